@@ -1,0 +1,38 @@
+# Two commands set everything up on a fresh machine:  make demo  and  make test.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO := build/demo
+CA := $(BIN)/coder-assist -p $(DEMO)
+
+.PHONY: demo test bench clean venv
+
+venv: $(STAMP)
+
+# Exact pins come from constraints.txt; torch==2.13.0 resolves to the CPU build on disk.
+$(STAMP): constraints.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	rm -rf $(DEMO)
+	$(BIN)/coder-assist init $(DEMO) --name "B2B relationships demo" --coder demo
+	$(CA) ingest fixtures/wave1 --wave 1 --attributes fixtures/participants.csv
+	$(CA) ingest fixtures/wave2 --wave 2
+	$(CA) sources
+	$(CA) search "the new CFO changed how the supplier is judged" -k 3 --side buyer
+	$(CA) status
+	@echo ""
+	@echo "Demo project: $(DEMO)  (database $(DEMO)/project.db, vector index $(DEMO)/index/)"
+	@echo "Try: $(BIN)/coder-assist -p $(DEMO) search 'promises made in the bid' --side supplier"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .hypothesis

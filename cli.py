@@ -1,0 +1,6 @@
+"""Run the coder-assist command line from a checkout: ``python cli.py --help``."""
+
+from coder_assist.cli import main
+
+if __name__ == "__main__":
+    main()

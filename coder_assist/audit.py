@@ -1,0 +1,63 @@
+"""Append-only, hash-chained event ledger.
+
+Each entry's hash covers its sequence number, time, actor, type, payload and the previous entry's
+hash, so changing, deleting, reordering or inserting an entry breaks the chain from that point.
+Append inside the same transaction as the change it records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from .db import utcnow
+
+GENESIS = "0" * 64
+
+
+def _digest(seq: int, at: str, actor: str, type_: str, payload: str, prev_hash: str) -> str:
+    body = json.dumps([seq, at, actor, type_, payload, prev_hash], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def append(conn: sqlite3.Connection, actor: str, type_: str, payload: dict[str, Any]) -> int:
+    """Record one event; returns its sequence number. Call within an open write transaction."""
+    if not actor:
+        raise ValueError("an audit event needs an actor")
+    last = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    at = utcnow()
+    body = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    digest = _digest(seq, at, actor, type_, body, prev)
+    conn.execute(
+        "INSERT INTO events (seq, at, actor, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (seq, at, actor, type_, body, prev, digest),
+    )
+    return seq
+
+
+@dataclass
+class ChainBreak:
+    """Where verification found the chain broken, and why."""
+
+    seq: int
+    reason: str
+
+
+def verify(conn: sqlite3.Connection) -> list[ChainBreak]:
+    """Check every entry; an empty list means the ledger is intact."""
+    problems: list[ChainBreak] = []
+    prev, expected_seq = GENESIS, 1
+    for row in conn.execute("SELECT seq, at, actor, type, payload, prev_hash, hash FROM events ORDER BY seq"):
+        seq, at, actor, type_, payload, prev_hash, digest = row
+        if seq != expected_seq:
+            problems.append(ChainBreak(seq, f"expected entry {expected_seq}, found {seq} (deleted or inserted)"))
+        if prev_hash != prev:
+            problems.append(ChainBreak(seq, "previous-hash link does not match the entry before it"))
+        if _digest(seq, at, actor, type_, payload, prev_hash) != digest:
+            problems.append(ChainBreak(seq, "entry content does not match its hash (modified)"))
+        prev, expected_seq = digest, seq + 1
+    return problems

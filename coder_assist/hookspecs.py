@@ -1,0 +1,16 @@
+"""Plug-in hooks. A plug-in package declares an entry point in group ``coder_assist``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("coder_assist")
+hookimpl = pluggy.HookimplMarker("coder_assist")
+
+
+@hookspec
+def register_embedders(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register embedder factories: ``register(name, factory)``; the factory takes the config section."""

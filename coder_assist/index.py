@@ -1,0 +1,101 @@
+"""The chroma vector index of segments: derived from SQLite and rebuildable at any time.
+
+One collection per embedder (``segments__<embedder>``), cosine space, precomputed vectors only,
+so chroma's own downloading embedder is never called. Embedded (``PersistentClient`` under
+``index/``) by default; a chroma server when the config names an ``index.url``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+BATCH = 1000  # below chroma's max batch (5461), large enough to amortise its overhead
+
+
+def _client(path: Path, url: str = "") -> Any:
+    import chromadb
+    from chromadb.config import Settings
+
+    settings = Settings(anonymized_telemetry=False)
+    if url:
+        u = urlparse(url)
+        return chromadb.HttpClient(host=u.hostname or "127.0.0.1", port=u.port or 8000, settings=settings)
+    return chromadb.PersistentClient(path=str(path), settings=settings)
+
+
+def collection_name(embedder_name: str) -> str:
+    return "segments__" + re.sub(r"[^A-Za-z0-9_-]", "-", embedder_name)[:50]
+
+
+class SegmentIndex:
+    """Add, delete, update and query segment vectors in one embedder's collection."""
+
+    def __init__(self, path: Path, embedder_name: str, dimension: int, url: str = "") -> None:
+        self.client = _client(path, url)
+        self.name = collection_name(embedder_name)
+        self.collection = self.client.get_or_create_collection(
+            self.name,
+            embedding_function=None,
+            metadata={"embedder": embedder_name, "dimension": dimension},
+            configuration={"hnsw": {"space": "cosine"}},
+        )
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray, documents: Sequence[str], metas: Sequence[dict]) -> None:
+        for i in range(0, len(ids), BATCH):
+            self.collection.upsert(
+                ids=list(ids[i : i + BATCH]),
+                embeddings=vectors[i : i + BATCH],
+                documents=list(documents[i : i + BATCH]),
+                metadatas=[_clean_meta(m) for m in metas[i : i + BATCH]],
+            )
+
+    def update_metadata(self, ids: Sequence[str], metas: Sequence[dict]) -> None:
+        for i in range(0, len(ids), BATCH):
+            self.collection.update(ids=list(ids[i : i + BATCH]), metadatas=[_clean_meta(m) for m in metas[i : i + BATCH]])
+
+    def delete(self, ids: Iterable[str]) -> None:
+        ids = list(ids)
+        for i in range(0, len(ids), BATCH):
+            self.collection.delete(ids=ids[i : i + BATCH])
+
+    def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
+        """(segment id, cosine similarity) pairs, best first."""
+        if self.count() == 0:
+            return []
+        res = self.collection.query(
+            query_embeddings=[np.asarray(vector, dtype=np.float32)],
+            n_results=k,
+            where=where or None,
+            include=["distances"],
+        )
+        return [(sid, 1.0 - float(d)) for sid, d in zip(res["ids"][0], res["distances"][0])]
+
+    def reset(self) -> None:
+        """Drop and recreate the collection (used by reindex)."""
+        meta = self.collection.metadata
+        self.client.delete_collection(self.name)
+        self.collection = self.client.get_or_create_collection(
+            self.name, embedding_function=None, metadata=meta, configuration={"hnsw": {"space": "cosine"}}
+        )
+
+
+def _clean_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """Chroma metadata takes str/int/float/bool only, and no None."""
+    return {k: v for k, v in meta.items() if v is not None and v != ""}
+
+
+def where_clause(filters: dict[str, Any]) -> dict[str, Any] | None:
+    """Build chroma's ``where`` from equality filters, skipping the unset ones."""
+    terms = [{k: v} for k, v in filters.items() if v is not None]
+    if not terms:
+        return None
+    return terms[0] if len(terms) == 1 else {"$and": terms}

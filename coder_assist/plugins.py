@@ -1,0 +1,43 @@
+"""The plug-in manager: built-ins are registered like third-party plug-ins."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+
+pm = pluggy.PluginManager("coder_assist")
+pm.add_hookspecs(hookspecs)
+_loaded = False
+
+
+def load_plugins() -> pluggy.PluginManager:
+    """Register the built-ins and (outside tests) installed entry points; safe to call twice."""
+    global _loaded
+    if _loaded:
+        return pm
+    _loaded = True
+    from . import builtin_plugins
+
+    pm.register(builtin_plugins, name="coder_assist.builtin")
+    if not getattr(sys, "_called_from_test", False) and os.environ.get("CODER_ASSIST_NO_PLUGINS") != "1":
+        pm.load_setuptools_entrypoints("coder_assist")
+    return pm
+
+
+def embedder_factories() -> dict[str, Callable[..., Any]]:
+    """Name -> factory for every registered embedder."""
+    found: dict[str, Callable[..., Any]] = {}
+    load_plugins().hook.register_embedders(register=lambda name, factory: found.setdefault(name, factory))
+    return found
+
+
+def plugin_names() -> list[str]:
+    """Names of the registered plug-ins (for ``coder-assist plugins``)."""
+    load_plugins()
+    return sorted(name for name, _ in pm.list_name_plugin())

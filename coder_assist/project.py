@@ -1,0 +1,356 @@
+"""``Project``: the library and notebook API over one project directory.
+
+A project directory holds ``project.db`` (SQLite, the source of truth), ``index/`` (chroma,
+derived and rebuildable) and ``coder-assist.toml`` (configuration).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import audit, ingest as _ingest, participants as _participants
+from .config import CONFIG_NAME, Config
+from .db import connect, transaction, utcnow
+from .embedders import Embedder
+from .errors import CoderAssistError, InputError, ProjectError
+from .index import SegmentIndex, where_clause
+from .plugins import embedder_factories
+from .progress import NoProgress, Progress
+from .tokens import default_counter
+
+DB_NAME = "project.db"
+INDEX_DIR = "index"
+EMBED_BATCH = 256
+
+
+@dataclass
+class SearchHit:
+    """One ranked segment."""
+
+    segment_id: str
+    score: float
+    text: str
+    source: str
+    speaker: str | None
+    start: int
+    end: int
+    wave: int | None
+    side: str | None
+    role_category: str | None
+    case: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class IngestReport:
+    files: list[_ingest.FileResult] = field(default_factory=list)
+    failures: list[InputError] = field(default_factory=list)
+    indexed: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+class Project:
+    """An open project. Use ``Project.init(path)`` to create one and ``Project.open(path)`` after."""
+
+    def __init__(self, root: Path, conn: sqlite3.Connection, config: Config, embedder: Embedder | None = None) -> None:
+        self.root = root
+        self.conn = conn
+        self.config = config
+        self._embedder = embedder
+        self._index: SegmentIndex | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @classmethod
+    def init(
+        cls, root: str | Path, *, name: str | None = None, coder: str | None = None,
+        embedder: str | None = None, provider: str | None = None,
+    ) -> "Project":  # fmt: skip
+        """Create a project directory (it may exist but must not already be a project)."""
+        root = Path(root)
+        if (root / DB_NAME).exists() or (root / CONFIG_NAME).exists():
+            raise ProjectError(f"{root}: already a coder-assist project")
+        if root.exists() and not root.is_dir():
+            raise ProjectError(f"{root}: exists and is not a directory")
+        config = Config()
+        config.project.name = name or root.resolve().name
+        config.project.coder = coder or ""
+        if embedder:
+            if embedder not in embedder_factories():
+                raise ProjectError(f"unknown embedder {embedder!r} (known: {', '.join(sorted(embedder_factories()))})")
+            config.embedder.name = embedder
+        if provider:
+            config.provider.name = provider
+        root.mkdir(parents=True, exist_ok=True)
+        (root / INDEX_DIR).mkdir(exist_ok=True)
+        config.save(root / CONFIG_NAME)
+        conn = connect(root / DB_NAME)
+        with transaction(conn):
+            audit.append(conn, _actor(config.project.coder), "project-init", {"name": config.project.name, "config": config.model_dump()})
+        return cls(root, conn, config)
+
+    @classmethod
+    def open(cls, root: str | Path, *, embedder: Embedder | None = None) -> "Project":
+        """Open an existing project; ``embedder`` overrides the configured one (tests, notebooks)."""
+        root = Path(root)
+        if not (root / CONFIG_NAME).is_file() or not (root / DB_NAME).is_file():
+            raise ProjectError(f"{root}: not a coder-assist project (run 'coder-assist init {root}')")
+        config = Config.load(root / CONFIG_NAME)
+        return cls(root, connect(root / DB_NAME), config, embedder)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Project":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Project {self.config.project.name!r} at {self.root}>"
+
+    # -- components --------------------------------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            factories = embedder_factories()
+            name = self.config.embedder.name
+            if name not in factories:
+                raise ProjectError(f"unknown embedder {name!r} in {CONFIG_NAME} (known: {', '.join(sorted(factories))})")
+            self._embedder = factories[name](self.config.embedder)
+        return self._embedder
+
+    @property
+    def index(self) -> SegmentIndex:
+        if self._index is None:
+            self._index = SegmentIndex(
+                self.root / INDEX_DIR, self.embedder.name, self.embedder.dimension, self.config.index.url
+            )
+        return self._index
+
+    def actor(self, coder: str | None = None) -> str:
+        """Who is acting: explicit coder, ``CODER_ASSIST_CODER``, the project default, the OS user."""
+        return coder or os.environ.get("CODER_ASSIST_CODER") or _actor(self.config.project.coder)
+
+    # -- ingest ----------------------------------------------------------------------------
+    def ingest(
+        self, paths: list[str | Path] | str | Path, *, wave: int | None = None, case: str | None = None,
+        name: str | None = None, attributes: str | Path | None = None, coder: str | None = None,
+        progress: Progress | None = None, index: bool = True,
+    ) -> IngestReport:  # fmt: skip
+        """Ingest files or folders; bad files are reported in ``failures`` and skipped."""
+        progress = progress or NoProgress()
+        report = IngestReport()
+        actor = self.actor(coder)
+        if attributes is not None:
+            report.warnings += self.import_attributes(attributes, coder=coder).warnings
+        files = _ingest.expand([Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)])
+        if name and len(files) != 1:
+            raise CoderAssistError("--name needs exactly one file")
+        max_bytes = int(self.config.ingest.max_file_mb * 1_000_000)
+        stale: list[str] = []
+        progress.begin("ingesting", len(files))
+        for path in files:
+            try:
+                prep = _ingest.prepare(path, max_bytes, self.config.segmentation.max_tokens, default_counter(), name)
+                result, superseded = _ingest.store(self.conn, prep, actor, wave, case)
+                report.files.append(result)
+                stale += superseded
+                if result.status == "updated" and index and self._index_exists():
+                    self._refresh_metadata("AND d.id = ?", (result.document_id,))
+            except InputError as exc:
+                report.failures.append(exc)
+            progress.advance()
+        progress.end()
+        if index:
+            if stale:
+                self.index.delete(stale)
+            report.indexed = self.index_pending(progress=progress)
+        return report
+
+    def import_attributes(self, csv_path: str | Path, *, coder: str | None = None) -> _participants.AttributeReport:
+        """Add or update participant attributes from a CSV, and refresh the index metadata."""
+        path = Path(csv_path)
+        rows, warnings = _participants.read_csv(path)
+        with transaction(self.conn):
+            report = _participants.upsert(self.conn, path, rows)
+            report.warnings += warnings
+            if report.speakers_changed:
+                audit.append(self.conn, self.actor(coder), "attributes", {
+                    "path": str(path), "added": report.added, "updated": report.updated,
+                })  # fmt: skip
+        if report.speakers_changed and self._index_exists():
+            speakers = report.speakers_changed
+            self._refresh_metadata(f"AND s.speaker IN ({','.join('?' * len(speakers))})", tuple(speakers))
+        return report
+
+    # -- index -----------------------------------------------------------------------------
+    def _segment_rows(self, where: str = "", params: tuple = ()) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            "SELECT s.id, s.text, s.speaker, s.start, s.end, s.idx, d.id AS document_id, d.name, d.version,"
+            " d.wave, COALESCE(d.case_id, p.case_id) AS case_id, p.id AS participant, p.side, p.role_category,"
+            " t.idx AS turn"
+            " FROM segments s JOIN documents d ON d.id = s.document_id JOIN turns t ON t.id = s.turn_id"
+            " LEFT JOIN participants p ON p.speaker = s.speaker"
+            f" WHERE d.current = 1 {where} ORDER BY d.id, s.idx",
+            params,
+        ).fetchall()
+
+    @staticmethod
+    def _meta(row: sqlite3.Row) -> dict[str, Any]:
+        return {
+            "source": row["name"], "document_id": row["document_id"], "version": row["version"],
+            "speaker": row["speaker"], "participant": row["participant"], "side": row["side"],
+            "role_category": row["role_category"], "wave": row["wave"], "case": row["case_id"],
+            "turn": row["turn"], "start": row["start"], "end": row["end"],
+        }  # fmt: skip
+
+    def _index_exists(self) -> bool:
+        return self.conn.execute("SELECT 1 FROM index_state LIMIT 1").fetchone() is not None
+
+    def _refresh_metadata(self, where: str, params: tuple) -> None:
+        """Rewrite the index metadata of the matching indexed segments after attributes change."""
+        rows = self._segment_rows(where + " AND s.id IN (SELECT segment_id FROM index_state)", params)
+        if rows:
+            self.index.update_metadata([r["id"] for r in rows], [self._meta(r) for r in rows])
+
+    def index_pending(self, progress: Progress | None = None) -> int:
+        """Embed and index current segments not yet in the index; resumable after a crash."""
+        progress = progress or NoProgress()
+        name = self.embedder.name
+        recorded = self.conn.execute(
+            "SELECT count(*) FROM index_state i JOIN segments s ON s.id = i.segment_id"
+            " JOIN documents d ON d.id = s.document_id WHERE d.current = 1 AND i.embedder = ?", (name,)
+        ).fetchone()[0]
+        if recorded != self.index.count():
+            # The index was deleted, copied without the database, or a crash left it half-written:
+            # re-add everything (upserts are idempotent).
+            with transaction(self.conn):
+                self.conn.execute("DELETE FROM index_state WHERE embedder = ?", (name,))
+        rows = self._segment_rows(
+            "AND NOT EXISTS (SELECT 1 FROM index_state i WHERE i.segment_id = s.id AND i.embedder = ?)", (name,)
+        )
+        if not rows:
+            return 0
+        progress.begin("embedding", len(rows))
+        for i in range(0, len(rows), EMBED_BATCH):
+            batch = rows[i : i + EMBED_BATCH]
+            vectors = self.embedder.embed([r["text"] for r in batch])
+            self.index.upsert([r["id"] for r in batch], vectors, [r["text"] for r in batch], [self._meta(r) for r in batch])
+            now = utcnow()
+            with transaction(self.conn):
+                self.conn.executemany(
+                    "INSERT OR REPLACE INTO index_state (segment_id, embedder, indexed_at) VALUES (?, ?, ?)",
+                    [(r["id"], name, now) for r in batch],
+                )
+            progress.advance(len(batch))
+        progress.end()
+        return len(rows)
+
+    def reindex(self, progress: Progress | None = None, coder: str | None = None) -> int:
+        """Drop the vector index and rebuild it from the database."""
+        self.index.reset()
+        with transaction(self.conn):
+            self.conn.execute("DELETE FROM index_state")
+            audit.append(self.conn, self.actor(coder), "reindex", {"embedder": self.embedder.name})
+        return self.index_pending(progress)
+
+    # -- queries ---------------------------------------------------------------------------
+    def search(
+        self, query: str, k: int = 10, *, side: str | None = None, wave: int | None = None,
+        speaker: str | None = None, case: str | None = None, source: str | None = None,
+        role_category: str | None = None,
+    ) -> list[SearchHit]:  # fmt: skip
+        """Segments most similar to ``query``, optionally filtered by attributes."""
+        if not query.strip():
+            raise CoderAssistError("empty search query")
+        where = where_clause({
+            "side": side, "wave": wave, "speaker": speaker, "case": case, "source": source,
+            "role_category": role_category,
+        })  # fmt: skip
+        vector = self.embedder.embed([query])[0]
+        ranked = self.index.query(vector, k, where)
+        if not ranked:
+            return []
+        rows = {r["id"]: r for r in self._segment_rows(
+            f"AND s.id IN ({','.join('?' * len(ranked))})", tuple(sid for sid, _ in ranked)
+        )}  # fmt: skip
+        return [
+            SearchHit(sid, round(score, 4), r["text"], r["name"], r["speaker"], r["start"], r["end"], r["wave"],
+                      r["side"], r["role_category"], r["case_id"])
+            for sid, score in ranked if (r := rows.get(sid)) is not None
+        ]  # fmt: skip
+
+    def documents(self, all_versions: bool = False) -> list[dict[str, Any]]:
+        """Ingested documents (current versions unless ``all_versions``)."""
+        rows = self.conn.execute(
+            "SELECT d.id, d.name, d.version, d.current, d.format, d.encoding, d.wave, d.case_id AS "
+            "\"case\", d.path, d.sha256, d.ingested_at, d.ingested_by, length(d.text) AS chars,"
+            " (SELECT count(*) FROM turns t WHERE t.document_id = d.id) AS turns,"
+            " (SELECT count(*) FROM segments s WHERE s.document_id = d.id) AS segments,"
+            " (SELECT group_concat(DISTINCT t.speaker) FROM turns t WHERE t.document_id = d.id) AS speakers"
+            f" FROM documents d {'' if all_versions else 'WHERE d.current = 1'} ORDER BY d.name, d.version"
+        )
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["current"] = bool(d["current"])
+            d["speakers"] = sorted((d["speakers"] or "").split(",")) if d["speakers"] else []
+            out.append(d)
+        return out
+
+    def document_text(self, name: str, version: int | None = None) -> str:
+        """The stored normalized text that all offsets point into."""
+        sql = "SELECT text FROM documents WHERE name = ? AND " + ("version = ?" if version else "current = 1")
+        row = self.conn.execute(sql, (name, version) if version else (name,)).fetchone()
+        if row is None:
+            raise CoderAssistError(f"no document named {name!r}")
+        return row[0]
+
+    def segments(self, source: str | None = None) -> list[dict[str, Any]]:
+        """Current segments with their attributes, in document order."""
+        rows = self._segment_rows("AND d.name = ?", (source,)) if source else self._segment_rows()
+        return [{"id": r["id"], "text": r["text"], **self._meta(r)} for r in rows]
+
+    def participants(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT * FROM participants ORDER BY case_id, side, id").fetchall()
+        return [{**{k: r[k] for k in r.keys() if k != "extra"}, **json.loads(r["extra"])} for r in rows]
+
+    def status(self) -> dict[str, Any]:
+        """Counts of what the project holds, and whether the index is complete."""
+        one = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
+        segments = one("SELECT count(*) FROM segments s JOIN documents d ON d.id = s.document_id WHERE d.current = 1")
+        indexed = one(
+            "SELECT count(*) FROM index_state i JOIN segments s ON s.id = i.segment_id "
+            "JOIN documents d ON d.id = s.document_id WHERE d.current = 1"
+        )
+        return {
+            "project": self.config.project.name, "root": str(self.root),
+            "documents": one("SELECT count(*) FROM documents WHERE current = 1"),
+            "document_versions": one("SELECT count(*) FROM documents"),
+            "segments": segments, "indexed": indexed,
+            "participants": one("SELECT count(*) FROM participants"),
+            "events": one("SELECT count(*) FROM events"),
+            "embedder": self.config.embedder.name, "provider": self.config.provider.name,
+        }  # fmt: skip
+
+
+def _actor(default: str) -> str:
+    if default:
+        return default
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user database in some containers
+        return "unknown"

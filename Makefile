@@ -18,7 +18,7 @@ $(STAMP): constraints.txt pyproject.toml
 
 demo: $(STAMP)
 	rm -rf $(DEMO)
-	$(BIN)/coder-assist init $(DEMO) --name "B2B relationships demo" --coder demo
+	$(BIN)/coder-assist --coder demo init $(DEMO) --name "B2B relationships demo"
 	$(CA) ingest fixtures/wave1 --wave 1 --attributes fixtures/participants.csv
 	$(CA) ingest fixtures/wave2 --wave 2
 	$(CA) sources

@@ -82,31 +82,32 @@ class RichProgress:
     """The library's progress interface drawn with rich on stderr."""
 
     def __init__(self) -> None:
-        self._bar = Progress(
-            TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err, transient=False,
-        )  # fmt: skip
+        self._bar: Progress | None = None
         self._task: Any = None
 
     def begin(self, label: str, total: int) -> None:
         if total > 1:
+            self._bar = Progress(
+                TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                console=err,
+            )  # fmt: skip
             self._bar.start()
             self._task = self._bar.add_task(label, total=total)
 
     def advance(self, n: int = 1) -> None:
-        if self._task is not None:
+        if self._bar is not None:
             self._bar.advance(self._task, n)
 
     def end(self) -> None:
-        if self._task is not None:
+        if self._bar is not None:
             self._bar.stop()
-            self._task = None
+            self._bar = None
 
 
 @app.command()
 @handled
 def init(
-    directory: Annotated[Path, typer.Argument(help="Directory to create the project in.")],
+    directory: Annotated[Path, typer.Argument(help="Directory to create the project in.", metavar="DIR")],
     name: Annotated[Optional[str], typer.Option(help="Project name (default: the directory name).")] = None,
     embedder: Annotated[Optional[str], typer.Option(help="minilm (default, offline), openai, or a plug-in's.")] = None,
 ) -> None:
@@ -121,7 +122,7 @@ def init(
 @app.command()
 @handled
 def ingest(
-    files: Annotated[list[Path], typer.Argument(help="Transcript files or folders (.txt .md .vtt .srt .docx .json).")],
+    files: Annotated[list[Path], typer.Argument(help="Transcript files or folders (.txt .md .vtt .srt .docx .json).", metavar="FILE...")],
     wave: Annotated[Optional[int], typer.Option(help="Interview wave these files belong to.")] = None,
     case: Annotated[Optional[str], typer.Option(help="Case/dyad id (default: inferred from participants).")] = None,
     name: Annotated[Optional[str], typer.Option(help="Document name for a single file (default: its file name).")] = None,
@@ -163,7 +164,7 @@ def ingest(
 @app.command()
 @handled
 def attributes(
-    csv_file: Annotated[Path, typer.Argument(help="CSV with participant_id, speaker, side, role_category, ...")],
+    csv_file: Annotated[Path, typer.Argument(help="CSV with participant_id, speaker, side, role_category, ...", metavar="CSV")],
 ) -> None:
     """Add or update participant attributes (side, role category, sector, case ...) from a CSV."""
     with _open() as proj:
@@ -181,9 +182,11 @@ def participants(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
         rows = proj.participants()
     if as_json:
         return _print_json(rows)
-    table = Table("id", "speaker", "side", "role", "organisation", "case", box=None)
+    table = Table("id", "speaker", "side", "role", "case", "organisation", box=None)
+    for column in table.columns:
+        column.no_wrap, column.overflow = True, "ellipsis"
     for r in rows:
-        table.add_row(*(str(r.get(k) or "") for k in ("id", "speaker", "side", "role_category", "organisation", "case_id")))
+        table.add_row(*(str(r.get(k) or "") for k in ("id", "speaker", "side", "role_category", "case_id", "organisation")))
     out.print(table)
 
 
@@ -198,11 +201,11 @@ def sources(
         docs = proj.documents(all_versions=all_versions)
     if as_json:
         return _print_json([{k: v for k, v in d.items()} for d in docs])
-    table = Table("name", "v", "wave", "case", "format", "turns", "segments", "speakers", box=None)
     for d in docs:
-        table.add_row(d["name"], str(d["version"]) + ("" if d["current"] else " (old)"), str(d["wave"] or ""),
-                      d["case"] or "", d["format"], str(d["turns"]), str(d["segments"]), ", ".join(d["speakers"]))  # fmt: skip
-    out.print(table)
+        version = f"v{d['version']}" + ("" if d["current"] else " (superseded)")
+        out.print(f"{d['name']} {version}  wave {d['wave'] or '-'}  case {d['case'] or '-'}  {d['format']}  "
+                  f"{d['turns']} turns  {d['segments']} segments", markup=False)  # fmt: skip
+        out.print(f"    speakers: {', '.join(d['speakers']) or '(unlabelled)'}", markup=False)
 
 
 @app.command()
@@ -225,7 +228,7 @@ def segments(
 @app.command()
 @handled
 def search(
-    query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
+    query: Annotated[str, typer.Argument(help="What to look for, in plain words.", metavar="QUERY")],
     k: Annotated[int, typer.Option("-k", help="Number of results.", min=1, max=500)] = 10,
     side: Annotated[Optional[str], typer.Option(help="buyer, supplier or researcher.")] = None,
     wave: Annotated[Optional[int], typer.Option(help="Only this wave.")] = None,
@@ -248,6 +251,68 @@ def search(
         out.print(f"{n:>2}. {h.score:.3f}  {h.speaker or '-'}{f' ({attrs})' if attrs else ''}  "
                   f"{h.source} [{h.start}:{h.end}]", markup=False)  # fmt: skip
         out.print(f"    {h.text}", markup=False)
+
+
+@app.command()
+@handled
+def code(
+    wave: Annotated[Optional[int], typer.Option(help="Only this wave.")] = None,
+    source: Annotated[Optional[str], typer.Option(help="Only this document.")] = None,
+    provider: Annotated[Optional[str], typer.Option(help="offline, openai, or a plug-in's (default: from the config).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model name for the provider.")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Code at most this many segments in this run.", min=1)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count segments, estimate tokens and cost; call nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Grounded-theory initial coding: propose codes for each segment, as suggestions only.
+
+    Only participants' talk is coded (not interviewers or moderators). Segments already coded with
+    the same provider, model, prompt and parameters are skipped, so an interrupted run can simply
+    be started again. Every quote is checked against the segment; ungrounded suggestions are kept
+    for inspection but never offered for one-click acceptance.
+    """
+    with _open() as proj:
+        report = proj.code(provider=provider, model=model, base_url=base_url, wave=wave, source=source, limit=limit,
+                           dry_run=dry_run, coder=state.coder, progress=None if as_json else RichProgress())  # fmt: skip
+    for w in report.warnings:
+        err.print(f"warning: {w}", markup=False)
+    if as_json:
+        return _print_json(vars(report))
+    label = "offline heuristics (no model)" if report.provider == "offline" else f"{report.provider} {report.model}"
+    cost = "unknown (no price for this model)" if report.cost_usd is None else f"${report.cost_usd:.4f}"
+    tokens = f"{report.prompt_tokens} prompt + {report.completion_tokens} completion tokens"
+    if report.dry_run:
+        out.print(f"dry run with {label}: {report.selected} segments to code ({report.skipped_done} already done)", markup=False)
+        out.print(f"estimated {tokens}, estimated cost {cost}; nothing was sent", markup=False)
+        return
+    out.print(f"{label}: coded {report.coded} segments, {report.failed} failed, {report.skipped_done} already done", markup=False)
+    methods = ", ".join(f"{k} {v}" for k, v in sorted(report.by_method.items()))
+    out.print(f"{report.suggestions} suggestions: {report.grounded} grounded, {report.ungrounded} ungrounded"
+              f"{f' ({methods})' if methods else ''}", markup=False)  # fmt: skip
+    out.print(f"{tokens}{' (estimated)' if report.tokens_estimated else ''}, cost {cost}"
+              f"{'; identifiers were pseudonymised before sending' if report.redacted else ''}", markup=False)  # fmt: skip
+    if report.failed:
+        out.print("failed segments keep their reason and raw reply; run 'coder-assist code' again to retry them")
+        raise typer.Exit(1)
+
+
+@app.command()
+@handled
+def suggestions(
+    status: Annotated[Optional[str], typer.Option(help="proposed, ungrounded, ... (default: all).")] = None,
+    run: Annotated[Optional[str], typer.Option(help="Only this coding run.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List suggestions with their quote, grounding and provider."""
+    with _open() as proj:
+        rows = proj.suggestions(status=status, run_id=run)
+    if as_json:
+        return _print_json(rows)
+    for r in rows:
+        where = f"[{r['start']}:{r['end']}]" if r["start"] is not None else "[not found]"
+        out.print(f"#{r['id']} {r['status']:<10} {r['label']}  ({r['provider']}, {r['grounding']})", markup=False)
+        out.print(f"    {r['speaker'] or '-'} in {r['source']} {where}: \"{r['quote']}\"", markup=False)
 
 
 @app.command()

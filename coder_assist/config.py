@@ -24,10 +24,44 @@ class ProjectSection(_Section):
 
 
 class ProviderSection(_Section):
-    name: str = "offline"
-    """``offline`` (no model, no network) or ``openai`` (any OpenAI-compatible endpoint)."""
+    name: str = "auto"
+    """``offline`` (no model, no network), ``openai`` (any OpenAI-compatible endpoint), a plug-in's
+    name, or ``auto``: openai when a base URL or ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` is set."""
     model: str = ""
     base_url: str = ""
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    seed: int | None = 42
+    timeout: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    structured_output: str = "auto"
+    """``auto`` (json_schema, falling back to function calling, then JSON mode) or one of them."""
+    language: str = "en"
+    """Language of the transcripts, for the offline key-phrase extractor."""
+
+
+class PrivacySection(_Section):
+    redact: str = Field(default="auto", pattern="^(auto|always|never)$")
+    """``auto``: pseudonymise before sending text to any host that is not this machine."""
+    extra_names: list[str] = []
+    patterns: dict[str, str] = {}
+    """Extra regular expressions, by placeholder kind (``ID = 'EMP-\\d+'``), on top of e-mail and phone."""
+
+
+class CodingSection(_Section):
+    context_turns: int = Field(default=2, ge=0, le=10)
+    similar: int = Field(default=3, ge=0, le=20)
+    include_researchers: bool = False
+    """Code interviewer and moderator turns too (off: only participants' talk is coded)."""
+    completion_tokens_estimate: int = Field(default=180, ge=1)
+
+
+DEFAULT_PRICES = {
+    # USD per million tokens (input, output). Local servers cost nothing. Override in the config.
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1": (2.00, 8.00),
+}
 
 
 class EmbedderSection(_Section):
@@ -59,6 +93,9 @@ class Config(_Section):
     index: IndexSection = IndexSection()
     segmentation: SegmentationSection = SegmentationSection()
     ingest: IngestSection = IngestSection()
+    privacy: PrivacySection = PrivacySection()
+    coding: CodingSection = CodingSection()
+    prices: dict[str, tuple[float, float]] = DEFAULT_PRICES
 
     @classmethod
     def load(cls, path: Path) -> "Config":
@@ -79,5 +116,7 @@ class Config(_Section):
     def save(self, path: Path) -> None:
         """Write the config atomically."""
         tmp = path.with_suffix(".toml.tmp")
-        tmp.write_text(tomli_w.dumps(self.model_dump()), encoding="utf-8")
+        data = self.model_dump(exclude_none=True)
+        data["prices"] = {k: list(v) for k, v in data["prices"].items()}
+        tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
         tmp.replace(path)

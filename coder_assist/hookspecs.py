@@ -14,3 +14,9 @@ hookimpl = pluggy.HookimplMarker("coder_assist")
 @hookspec
 def register_embedders(register: Callable[[str, Callable[..., Any]], None]) -> None:
     """Register embedder factories: ``register(name, factory)``; the factory takes the config section."""
+
+
+@hookspec
+def register_providers(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register LLM providers: ``register(name, factory)``; the factory receives the ``[provider]``
+    config section and returns an object following ``coder_assist.providers.Provider``."""

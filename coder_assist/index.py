@@ -49,12 +49,12 @@ class SegmentIndex:
     def count(self) -> int:
         return self.collection.count()
 
-    def upsert(self, ids: Sequence[str], vectors: np.ndarray, documents: Sequence[str], metas: Sequence[dict]) -> None:
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray, metas: Sequence[dict]) -> None:
+        """Add or replace vectors. Texts stay in SQLite: chroma would only index them again."""
         for i in range(0, len(ids), BATCH):
             self.collection.upsert(
                 ids=list(ids[i : i + BATCH]),
                 embeddings=vectors[i : i + BATCH],
-                documents=list(documents[i : i + BATCH]),
                 metadatas=[_clean_meta(m) for m in metas[i : i + BATCH]],
             )
 

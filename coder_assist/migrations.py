@@ -96,3 +96,101 @@ migration(
     )
     """,
 )
+
+
+# The engine's side (issue: suggestion engine). Providers write coding_runs, llm_calls and
+# suggestions only. codes and codings form the researcher's codebook: they change only through a
+# human decision or an explicit manual command, never from provider code.
+migration(
+    "m002_suggestions",
+    """
+    CREATE TABLE codes (
+        id INTEGER PRIMARY KEY,
+        label TEXT NOT NULL,
+        kind TEXT NOT NULL DEFAULT 'initial',
+        definition TEXT,
+        parent_id INTEGER REFERENCES codes (id),
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX codes_label ON codes (label) WHERE active = 1;
+
+    CREATE TABLE codings (
+        id INTEGER PRIMARY KEY,
+        code_id INTEGER NOT NULL REFERENCES codes (id),
+        segment_id TEXT NOT NULL REFERENCES segments (id),
+        document_id INTEGER NOT NULL REFERENCES documents (id),
+        start INTEGER NOT NULL,
+        end INTEGER NOT NULL,
+        suggestion_id INTEGER REFERENCES suggestions (id),
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL
+    );
+    CREATE INDEX codings_segment ON codings (segment_id);
+
+    CREATE TABLE coding_runs (
+        id TEXT PRIMARY KEY,
+        work_key TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        base_host TEXT,
+        prompt_id TEXT NOT NULL,
+        prompt_version TEXT NOT NULL,
+        prompt_sha256 TEXT NOT NULL,
+        params TEXT NOT NULL,
+        redaction TEXT NOT NULL,
+        selection TEXT NOT NULL,
+        status TEXT NOT NULL,
+        counts TEXT NOT NULL DEFAULT '{}',
+        started_at TEXT NOT NULL,
+        finished_at TEXT
+    );
+
+    CREATE TABLE llm_calls (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES coding_runs (id),
+        segment_id TEXT NOT NULL REFERENCES segments (id),
+        work_key TEXT NOT NULL,
+        status TEXT NOT NULL,
+        error TEXT,
+        attempts INTEGER NOT NULL,
+        input_sha256 TEXT NOT NULL,
+        context_ids TEXT NOT NULL,
+        similar_ids TEXT NOT NULL,
+        redacted INTEGER NOT NULL,
+        raw_response TEXT,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        tokens_estimated INTEGER NOT NULL,
+        latency_ms INTEGER,
+        cost_usd REAL,
+        created_at TEXT NOT NULL,
+        UNIQUE (segment_id, work_key)
+    );
+
+    CREATE TABLE suggestions (
+        id INTEGER PRIMARY KEY,
+        call_id INTEGER NOT NULL REFERENCES llm_calls (id),
+        run_id TEXT NOT NULL REFERENCES coding_runs (id),
+        segment_id TEXT NOT NULL REFERENCES segments (id),
+        kind TEXT NOT NULL,
+        label TEXT NOT NULL,
+        in_vivo INTEGER NOT NULL,
+        quote TEXT NOT NULL,
+        start INTEGER,
+        end INTEGER,
+        grounding TEXT NOT NULL,
+        grounding_score REAL NOT NULL,
+        rationale TEXT NOT NULL,
+        reused_code_id INTEGER REFERENCES codes (id),
+        reused_label TEXT,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX suggestions_segment ON suggestions (segment_id);
+    CREATE INDEX suggestions_status ON suggestions (status)
+    """,
+)

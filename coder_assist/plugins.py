@@ -37,6 +37,13 @@ def embedder_factories() -> dict[str, Callable[..., Any]]:
     return found
 
 
+def provider_factories() -> dict[str, Callable[..., Any]]:
+    """Name -> factory for every registered LLM provider."""
+    found: dict[str, Callable[..., Any]] = {}
+    load_plugins().hook.register_providers(register=lambda name, factory: found.setdefault(name, factory))
+    return found
+
+
 def plugin_names() -> list[str]:
     """Names of the registered plug-ins (for ``coder-assist plugins``)."""
     load_plugins()

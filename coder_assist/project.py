@@ -10,6 +10,7 @@ import getpass
 import json
 import os
 import sqlite3
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,13 +21,15 @@ from .db import connect, transaction, utcnow
 from .embedders import Embedder
 from .errors import CoderAssistError, InputError, ProjectError
 from .index import SegmentIndex, where_clause
+from .coding import RunReport, provenance_of, run_coding
 from .plugins import embedder_factories
+from .providers import Provider, get_provider
 from .progress import NoProgress, Progress
 from .tokens import default_counter
 
 DB_NAME = "project.db"
 INDEX_DIR = "index"
-EMBED_BATCH = 256
+EMBED_BATCH = 1024
 
 
 @dataclass
@@ -245,19 +248,32 @@ class Project:
         if not rows:
             return 0
         progress.begin("embedding", len(rows))
-        for i in range(0, len(rows), EMBED_BATCH):
-            batch = rows[i : i + EMBED_BATCH]
-            vectors = self.embedder.embed([r["text"] for r in batch])
-            self.index.upsert([r["id"] for r in batch], vectors, [r["text"] for r in batch], [self._meta(r) for r in batch])
-            now = utcnow()
-            with transaction(self.conn):
-                self.conn.executemany(
-                    "INSERT OR REPLACE INTO index_state (segment_id, embedder, indexed_at) VALUES (?, ?, ?)",
-                    [(r["id"], name, now) for r in batch],
-                )
-            progress.advance(len(batch))
+        batches = [rows[i : i + EMBED_BATCH] for i in range(0, len(rows), EMBED_BATCH)]
+        # Chroma writes batch n on a worker thread while the model embeds batch n+1; a batch is
+        # recorded in index_state only after chroma has it, so a crash loses nothing.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending: tuple[Future[None], list[sqlite3.Row]] | None = None
+            for batch in batches:
+                vectors = self.embedder.embed([r["text"] for r in batch])
+                if pending:
+                    self._record_indexed(*pending, name)
+                    progress.advance(len(pending[1]))
+                pending = (pool.submit(self.index.upsert, [r["id"] for r in batch], vectors,
+                                       [self._meta(r) for r in batch]), batch)  # fmt: skip
+            if pending:
+                self._record_indexed(*pending, name)
+                progress.advance(len(pending[1]))
         progress.end()
         return len(rows)
+
+    def _record_indexed(self, upsert: "Future[None]", batch: list[sqlite3.Row], embedder: str) -> None:
+        upsert.result()
+        now = utcnow()
+        with transaction(self.conn):
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO index_state (segment_id, embedder, indexed_at) VALUES (?, ?, ?)",
+                [(r["id"], embedder, now) for r in batch],
+            )
 
     def reindex(self, progress: Progress | None = None, coder: str | None = None) -> int:
         """Drop the vector index and rebuild it from the database."""
@@ -292,6 +308,54 @@ class Project:
                       r["side"], r["role_category"], r["case_id"])
             for sid, score in ranked if (r := rows.get(sid)) is not None
         ]  # fmt: skip
+
+    # -- suggestions -------------------------------------------------------------------------
+    def code(
+        self, *, provider: str | Provider | None = None, model: str | None = None, base_url: str | None = None,
+        wave: int | None = None, source: str | None = None, limit: int | None = None, dry_run: bool = False,
+        coder: str | None = None, progress: Progress | None = None,
+    ) -> RunReport:  # fmt: skip
+        """Initial coding: the provider proposes codes for each segment, as suggestions only."""
+        if provider is None or isinstance(provider, str):
+            overrides = {"name": provider, "model": model, "base_url": base_url}
+            section = self.config.provider.model_copy(update={k: v for k, v in overrides.items() if v})
+            provider = get_provider(section)
+        return run_coding(self, provider, self.actor(coder), wave=wave, source=source, limit=limit,
+                          dry_run=dry_run, progress=progress)  # fmt: skip
+
+    def suggestions(self, status: str | None = None, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Suggestions with their segment, speaker, source, grounding and provider."""
+        where, params = [], []
+        if status:
+            where.append("s.status = ?")
+            params.append(status)
+        if run_id:
+            where.append("s.run_id = ?")
+            params.append(run_id)
+        rows = self.conn.execute(
+            "SELECT s.id, s.label, s.in_vivo, s.quote, s.start, s.end, s.grounding, s.grounding_score, s.rationale,"
+            " s.reused_label, s.status, s.segment_id, seg.speaker, d.name AS source, d.wave, r.provider, r.model,"
+            " s.run_id, s.created_at FROM suggestions s JOIN segments seg ON seg.id = s.segment_id"
+            " JOIN documents d ON d.id = seg.document_id JOIN coding_runs r ON r.id = s.run_id"
+            f" {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY s.id",
+            params,
+        ).fetchall()
+        return [dict(r) | {"in_vivo": bool(r["in_vivo"])} for r in rows]
+
+    def provenance(self, suggestion_id: int) -> dict[str, Any]:
+        """How a suggestion came about: provider, model, prompt hash, parameters, raw reply ..."""
+        try:
+            return provenance_of(self.conn, suggestion_id)
+        except KeyError:
+            raise CoderAssistError(f"no suggestion {suggestion_id}") from None
+
+    def failed_calls(self) -> list[dict[str, Any]]:
+        """Segments whose last call failed, with the reason and the raw text."""
+        rows = self.conn.execute(
+            "SELECT c.segment_id, c.error, c.attempts, c.raw_response, c.run_id FROM llm_calls c"
+            " WHERE c.status = 'failed' ORDER BY c.id"
+        ).fetchall()
+        return [dict(r) for r in rows]
 
     def documents(self, all_versions: bool = False) -> list[dict[str, Any]]:
         """Ingested documents (current versions unless ``all_versions``)."""

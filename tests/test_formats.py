@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from coder_assist.errors import InputError
 from coder_assist.formats import SUPPORTED, ParsedTranscript, RawTurn, parse_bytes
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "transcripts"
+from .conftest import SHARED
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared transcripts not found at {SHARED}")
 
 

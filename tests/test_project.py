@@ -236,9 +236,9 @@ def test_interrupted_indexing_resumes_without_duplicates(project, write, monkeyp
     calls = {"n": 0}
     real = project.index.upsert
 
-    def flaky(ids, *args):
+    def flaky(ids, vectors, metas):
         calls["n"] += 1
-        real(ids[:2], *(a[:2] for a in args))
+        real(ids[:2], vectors[:2], metas[:2])
         raise KeyboardInterrupt  # the process dies after part of the batch reached chroma
 
     monkeypatch.setattr(project.index, "upsert", flaky)

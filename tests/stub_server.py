@@ -1,0 +1,148 @@
+"""A small OpenAI-compatible chat server for recording test cassettes (and live timeout tests).
+
+Run it by hand with ``python -m tests.stub_server [port]``; the tests start it themselves when
+recording (``VCR_RECORD_MODE=once``). Behaviour is chosen by marker words in the SEGMENT:
+
+| marker            | first request                      | later requests            |
+| ----------------- | ---------------------------------- | ------------------------- |
+| (none)            | valid codes quoting the segment    | same                      |
+| RATE-LIMIT        | 429 with ``Retry-After: 2``        | valid                     |
+| SERVER-ERROR      | 500                                | valid                     |
+| ALWAYS-FAILS      | 503                                | 503                       |
+| SLOW-REPLY        | answers after 2 s (client times out) | valid                   |
+| MALFORMED-JSON    | content that is not JSON           | valid (the repair)        |
+| SCHEMA-INVALID    | JSON missing required fields       | same (repair fails too)   |
+| HALLUCINATE       | a quote that is not in the segment | same                      |
+| NO-JSON-SCHEMA    | 400 for ``response_format: json_schema``; tool calls work |  |
+
+Valid replies quote the segment's first six words exactly and the next words with case and
+punctuation changed (a normalized match), and reuse a codebook label when the prompt has one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PORT = 18765
+_SEGMENT = re.compile(r"SEGMENT \(speaker: [^)]*\):\n(?P<seg>.*)\Z", re.S)
+_CODEBOOK = re.compile(r"Codebook so far[^\n]*\n- (?P<first>[^\n]+)")
+
+
+class StubState:
+    def __init__(self) -> None:
+        self.seen: Counter[str] = Counter()
+        self.requests: list[dict] = []
+        self.lock = threading.Lock()
+
+
+def _codes(segment: str, system: str) -> dict:
+    words = segment.split()
+    exact = " ".join(words[:6])
+    tail = words[6:12] or words[:3]
+    normalized = re.sub(r"[^\w\s]", "", " ".join(tail)).upper()
+    reuse = _CODEBOOK.search(system)
+    reused = reuse.group("first").strip() if reuse and not reuse.group("first").startswith("(") else None
+    return {"codes": [
+        {"label": reused or "Describing the relationship", "in_vivo": False, "quote": exact,
+         "rationale": "The opening words set out the situation.", "reused_code": reused},
+        {"label": f"\"{' '.join(tail[:3])}\"", "in_vivo": True, "quote": normalized,
+         "rationale": "The participant's own phrasing.", "reused_code": None},
+    ]}  # fmt: skip
+
+
+def _completion(body: dict, payload: dict | None, content: str | None = None) -> dict:
+    message: dict = {"role": "assistant", "content": content}
+    if payload is not None and body.get("tools"):
+        message["content"] = None
+        message["tool_calls"] = [{"id": "call_1", "type": "function", "function": {
+            "name": body["tools"][0]["function"]["name"], "arguments": json.dumps(payload)}}]  # fmt: skip
+    elif payload is not None:
+        message["content"] = json.dumps(payload)
+    prompt_chars = sum(len(m.get("content") or "") for m in body.get("messages", []))
+    out_chars = len(message["content"] or json.dumps(message.get("tool_calls")))
+    return {
+        "id": "chatcmpl-stub", "object": "chat.completion", "created": 1_700_000_000, "model": body.get("model"),
+        "choices": [{"index": 0, "finish_reason": "tool_calls" if "tool_calls" in message else "stop", "message": message}],
+        "usage": {"prompt_tokens": prompt_chars // 4, "completion_tokens": out_chars // 4,
+                  "total_tokens": prompt_chars // 4 + out_chars // 4},
+    }  # fmt: skip
+
+
+def make_handler(state: StubState) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _send(self, status: int, obj: dict, headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(obj).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client timed out first (the SLOW-REPLY case)
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._send(200, {"object": "list", "data": [{"id": "stub-model", "object": "model"}]})
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            msgs = body.get("messages", [])
+            system = next((m["content"] for m in msgs if m["role"] == "system"), "")
+            user = next((m["content"] for m in msgs if m["role"] == "user"), "")
+            m = _SEGMENT.search(user)
+            segment = m.group("seg").strip() if m else user
+            is_repair = any(m["role"] == "assistant" for m in msgs)
+            with state.lock:
+                key = segment + ("#repair" if is_repair else "")
+                state.seen[key] += 1
+                n = state.seen[key]
+                state.requests.append({"segment": segment, "body": body, "n": n})
+            fmt = (body.get("response_format") or {}).get("type")
+            if "NO-JSON-SCHEMA" in segment and fmt == "json_schema":
+                return self._send(400, {"error": {"message": "response_format json_schema is not supported by this server",
+                                                  "type": "invalid_request_error"}})  # fmt: skip
+            if "RATE-LIMIT" in segment and n == 1:
+                return self._send(429, {"error": {"message": "rate limited", "type": "rate_limit"}}, {"Retry-After": "2"})
+            if "SERVER-ERROR" in segment and n == 1:
+                return self._send(500, {"error": {"message": "internal error", "type": "server_error"}})
+            if "ALWAYS-FAILS" in segment:
+                return self._send(503, {"error": {"message": "overloaded", "type": "server_error"}})
+            if "SLOW-REPLY" in segment and n == 1:
+                time.sleep(2.0)
+            if "MALFORMED-JSON" in segment and not is_repair:
+                return self._send(200, _completion(body, None, '{"codes": [{"label": "Broken'))
+            if "SCHEMA-INVALID" in segment:
+                return self._send(200, _completion(body, {"codes": [{"label": "Only a label"}]}))
+            payload = _codes(segment, system)
+            if "HALLUCINATE" in segment:
+                payload["codes"][0]["quote"] = "we signed a ten-year exclusive deal with the regulator"
+            return self._send(200, _completion(body, payload))
+
+    return Handler
+
+
+def start(port: int = 0) -> tuple[ThreadingHTTPServer, StubState]:
+    """Start the stub on 127.0.0.1 in a daemon thread; port 0 picks a free one."""
+    state = StubState()
+    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(state))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, state
+
+
+if __name__ == "__main__":
+    srv, _ = start(int(sys.argv[1]) if len(sys.argv) > 1 else PORT)
+    print(f"stub OpenAI server on http://127.0.0.1:{srv.server_address[1]}/v1")
+    threading.Event().wait()

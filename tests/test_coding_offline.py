@@ -1,0 +1,196 @@
+"""Initial coding with the offline provider, and the run mechanics every provider shares:
+resuming after an interruption or a killed process without duplicates, plug-in providers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from coder_assist import Project
+from coder_assist.cli import app
+from coder_assist.hookspecs import hookimpl
+from coder_assist.plugins import load_plugins
+from coder_assist.providers.offline import OfflineProvider
+
+from .conftest import FIXTURES, ROOT
+
+
+@pytest.fixture(scope="module")
+def fixture_project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fx") / "p"
+    p = Project.init(root, coder="ann", embedder="hash")
+    p.ingest([FIXTURES / "wave1"], wave=1, attributes=FIXTURES / "participants.csv")
+    p.ingest([FIXTURES / "wave2"], wave=2)
+    yield p
+    p.close()
+
+
+def _snapshot_counts(p: Project) -> tuple[int, int]:
+    return (p.conn.execute("SELECT count(*) FROM suggestions").fetchone()[0],
+            p.conn.execute("SELECT count(*) FROM llm_calls").fetchone()[0])  # fmt: skip
+
+
+def test_offline_codes_every_participant_segment_with_grounded_quotes(fixture_project):
+    p = fixture_project
+    report = p.code()
+    assert report.provider == "offline" and report.failed == 0 and not report.interrupted
+    participant_segments = [s for s in p.segments() if s["side"] != "researcher"]
+    assert report.coded == len(participant_segments) > 500
+    rows = p.suggestions()
+    assert report.suggestions == len(rows) and report.ungrounded == 0 and report.grounded == len(rows)
+    texts = {d["name"]: p.document_text(d["name"]) for d in p.documents()}
+    for s in rows:
+        assert texts[s["source"]][s["start"] : s["end"]] == s["quote"]
+        assert s["provider"] == "offline" and s["speaker"] not in ("Interviewer", "Moderator")
+    assert all(p.provenance(s["id"])["rationale"].startswith("Offline heuristic") for s in rows[:50])
+    # Suggestions for every kind of source: each format, both waves, the focus group, both sides.
+    fmt = {d["name"]: d["format"] for d in p.documents()}
+    assert {fmt[s["source"]] for s in rows} == {"md", "txt", "vtt", "json", "docx"}
+    assert {s["wave"] for s in rows} == {1, 2}
+    assert any(s["source"].startswith("nw_fg01") for s in rows)
+    sides = {r["side"] for r in p.segments() if r["id"] in {s["segment_id"] for s in rows}}
+    assert sides == {"buyer", "supplier"}
+    assert any(s["in_vivo"] and s["label"].startswith('"') for s in rows)
+    gerunds = [s for s in rows if not s["in_vivo"]]
+    assert gerunds and sum(s["label"].split()[0].endswith("ing") for s in gerunds) / len(gerunds) > 0.6
+    # A second run has nothing left to do.
+    again = p.code()
+    assert again.selected == 0 and again.skipped_done == report.coded and len(p.suggestions()) == len(rows)
+
+
+def test_offline_is_deterministic(tmp_path):
+    labels = []
+    for name in ("a", "b"):
+        p = Project.init(tmp_path / name, embedder="hash")
+        p.ingest([FIXTURES / "wave2"])
+        p.code()
+        labels.append([(s["segment_id"], s["label"], s["quote"]) for s in p.suggestions()])
+        p.close()
+    assert labels[0] == labels[1] and labels[0]
+
+
+class _Interrupting(OfflineProvider):
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after, self.calls = after, 0
+
+    def propose(self, item):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if self.calls > self.after:
+            raise KeyboardInterrupt
+        return super().propose(item)
+
+
+def test_interrupted_run_resumes_without_duplicates(tmp_path):
+    clean = Project.init(tmp_path / "clean", embedder="hash")
+    clean.ingest([FIXTURES / "wave2"])
+    clean.code()
+    expected = sorted((s["segment_id"], s["label"]) for s in clean.suggestions())
+
+    p = Project.init(tmp_path / "p", embedder="hash")
+    p.ingest([FIXTURES / "wave2"])
+    with pytest.raises(KeyboardInterrupt):
+        p.code(provider=_Interrupting(after=40))
+    assert p.conn.execute("SELECT count(*) FROM llm_calls").fetchone()[0] == 40
+    report = p.code(provider=OfflineProvider())
+    assert report.skipped_done == 40 and report.failed == 0
+    assert sorted((s["segment_id"], s["label"]) for s in p.suggestions()) == expected
+    statuses = [r[0] for r in p.conn.execute("SELECT status FROM coding_runs ORDER BY started_at")]
+    assert statuses == ["interrupted", "finished"]
+    from coder_assist import audit
+
+    assert audit.verify(p.conn) == []
+
+
+def test_killed_process_loses_nothing_and_rerun_finishes(tmp_path):
+    p = Project.init(tmp_path / "p", embedder="hash")
+    p.ingest([FIXTURES / "wave1"])
+    total = len([s for s in p.segments()])
+    script = textwrap.dedent(f"""
+        import time, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from coder_assist import Project
+        from coder_assist.providers.offline import OfflineProvider
+        class Slow(OfflineProvider):
+            def propose(self, item):
+                time.sleep(0.02)
+                return super().propose(item)
+        Project.open({str(p.root)!r}).code(provider=Slow())
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env)
+    deadline = time.time() + 60
+    while time.time() < deadline and p.conn.execute("SELECT count(*) FROM llm_calls").fetchone()[0] < 20:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = p.conn.execute("SELECT count(*) FROM llm_calls").fetchone()[0]
+    assert 20 <= done < total  # killed midway
+    assert p.conn.execute("SELECT status FROM coding_runs").fetchone()[0] == "running"  # it never got to say
+    report = p.code()
+    assert report.skipped_done == done and report.failed == 0
+    rows = p.conn.execute("SELECT segment_id, count(*) AS n FROM llm_calls GROUP BY segment_id").fetchall()
+    assert all(r["n"] == 1 for r in rows)
+    coded = {r["segment_id"] for r in rows}
+    assert coded == {s["id"] for s in p.segments() if s["speaker"] not in ("Interviewer", "Moderator")}
+
+
+class _EchoPlugin:
+    """A third-party provider registered through the plug-in hook, touching no core code."""
+
+    @staticmethod
+    @hookimpl
+    def register_providers(register):  # type: ignore[no-untyped-def]
+        from coder_assist.providers import CodeProposal, ProposedCode, ProviderReply
+
+        class Echo:
+            name, model, base_host, remote, prompt_id = "echo", "echo-1", None, False, "initial-coding"
+
+            def params(self):  # type: ignore[no-untyped-def]
+                return {}
+
+            def propose(self, item):  # type: ignore[no-untyped-def]
+                first = " ".join(item.text.split()[:4])
+                proposal = CodeProposal(codes=[ProposedCode(label="Echoing", in_vivo=False, quote=first,
+                                                            rationale="echo", reused_code=None)])  # fmt: skip
+                return ProviderReply(proposal, proposal.model_dump_json())
+
+        register("echo", lambda cfg: Echo())
+
+
+def test_third_party_provider_plugs_in(tmp_path):
+    pm = load_plugins()
+    pm.register(_EchoPlugin, name="test-echo")
+    try:
+        p = Project.init(tmp_path / "p", embedder="hash")
+        p.ingest([FIXTURES / "wave2" / "vl03_hartmann_korbel.json"])
+        report = p.code(provider="echo")
+        assert report.provider == "echo" and report.coded > 0 and report.ungrounded == 0
+        assert {s["label"] for s in p.suggestions()} == {"Echoing"}
+        assert p.provenance(p.suggestions()[0]["id"])["prompt_id"] == "initial-coding"
+    finally:
+        pm.unregister(name="test-echo")
+
+
+def test_cli_code_dry_run_then_run_json(tmp_path):
+    runner = CliRunner()
+    proj = tmp_path / "p"
+    assert runner.invoke(app, ["init", str(proj), "--embedder", "hash"]).exit_code == 0
+    assert runner.invoke(app, ["-p", str(proj), "ingest", str(FIXTURES / "wave2")]).exit_code == 0
+    r = runner.invoke(app, ["-p", str(proj), "code", "--dry-run"])
+    assert r.exit_code == 0 and "segments to code" in r.stdout and "nothing was sent" in r.stdout
+    r = runner.invoke(app, ["-p", str(proj), "code", "--limit", "5", "--json"])
+    data = json.loads(r.stdout)
+    assert r.exit_code == 0 and data["coded"] == 5 and data["provider"] == "offline"
+    r = runner.invoke(app, ["-p", str(proj), "suggestions", "--status", "proposed", "--json"])
+    assert len(json.loads(r.stdout)) == data["grounded"]
+    r = runner.invoke(app, ["-p", str(proj), "code", "--provider", "nonesuch"])
+    assert r.exit_code == 1 and "unknown provider 'nonesuch'" in r.stderr

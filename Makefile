@@ -23,9 +23,13 @@ demo: $(STAMP)
 	$(CA) ingest fixtures/wave2 --wave 2
 	$(CA) sources
 	$(CA) search "the new CFO changed how the supplier is judged" -k 3 --side buyer
+	$(CA) code --provider offline --dry-run
+	$(CA) code --provider offline
+	$(CA) suggestions --status proposed | head -n 8
 	$(CA) status
 	@echo ""
 	@echo "Demo project: $(DEMO)  (database $(DEMO)/project.db, vector index $(DEMO)/index/)"
+	@echo "Suggestions are waiting for review: $(BIN)/coder-assist -p $(DEMO) suggestions"
 	@echo "Try: $(BIN)/coder-assist -p $(DEMO) search 'promises made in the bid' --side supplier"
 
 test: $(STAMP)

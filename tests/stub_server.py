@@ -14,6 +14,7 @@ recording (``VCR_RECORD_MODE=once``). Behaviour is chosen by marker words in the
 | SCHEMA-INVALID    | JSON missing required fields       | same (repair fails too)   |
 | HALLUCINATE       | a quote that is not in the segment | same                      |
 | NO-JSON-SCHEMA    | 400 for ``response_format: json_schema``; tool calls work |  |
+| NO-STRUCTURED     | 400 for json_schema and for tools; JSON mode works |          |
 
 Valid replies quote the segment's first six words exactly and the next words with case and
 punctuation changed (a normalized match), and reuse a codebook label when the prompt has one.
@@ -111,6 +112,9 @@ def make_handler(state: StubState) -> type[BaseHTTPRequestHandler]:
                 n = state.seen[key]
                 state.requests.append({"segment": segment, "body": body, "n": n})
             fmt = (body.get("response_format") or {}).get("type")
+            if "NO-STRUCTURED" in segment and (fmt == "json_schema" or body.get("tools")):
+                return self._send(400, {"error": {"message": "this server supports neither response_format "
+                                                  "json_schema nor tools", "type": "invalid_request_error"}})  # fmt: skip
             if "NO-JSON-SCHEMA" in segment and fmt == "json_schema":
                 return self._send(400, {"error": {"message": "response_format json_schema is not supported by this server",
                                                   "type": "invalid_request_error"}})  # fmt: skip

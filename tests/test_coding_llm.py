@@ -188,16 +188,20 @@ def test_rerun_skips_done_and_retries_failed(proj, recorder):
     assert dupes == []
 
 
-def test_fallback_to_function_calling(tmp_path, recorder):
+@pytest.mark.parametrize("marker, method", [("NO-JSON-SCHEMA", "function_calling"), ("NO-STRUCTURED", "json_mode")])
+def test_fallback_when_the_server_lacks_structured_output(tmp_path, recorder, marker, method):
     p = Project.init(tmp_path / "p", embedder="hash")
     f = tmp_path / "x.txt"
-    f.write_text("Interviewer: Go on.\n\nAna Lima: NO-JSON-SCHEMA the supplier kept every promise it made.\n", encoding="utf-8")
+    f.write_text(f"Interviewer: Go on.\n\nAna Lima: {marker} the supplier kept every promise it made.\n", encoding="utf-8")
     p.ingest([f])
     prov = provider()
-    with recorder.use_cassette("coding_fallback.yaml"):
+    with recorder.use_cassette(f"coding_fallback_{method}.yaml") as cassette:
         report = p.code(provider=prov)
-    assert report.coded == 1 and prov.method == "function_calling"
+    assert report.coded == 1 and prov.method == method
     assert {s["status"] for s in p.suggestions()} == {"proposed"}
+    if method == "json_mode":  # the schema travels in the prompt instead
+        last = json.loads(cassette.requests[-1].body)
+        assert last["response_format"] == {"type": "json_object"} and "JSON schema" in last["messages"][0]["content"]
     p.close()
 
 

@@ -131,14 +131,16 @@ class OpenAICompatProvider:
         messages = self._messages(item, self.method)
         try:
             for repair in (False, True):
-                try:
-                    message, n = self._invoke(messages, self.method)
-                except openai.BadRequestError as exc:
-                    if not self.auto or not _unsupported(exc) or self.method == METHODS[-1]:
-                        raise
-                    self.method = METHODS[METHODS.index(self.method) + 1]  # for the rest of the run
-                    messages = self._messages(item, self.method)
-                    message, n = self._invoke(messages, self.method)
+                while True:
+                    try:
+                        message, n = self._invoke(messages, self.method)
+                        break
+                    except openai.BadRequestError as exc:
+                        if repair or not self.auto or not _unsupported(exc) or self.method == METHODS[-1]:
+                            raise
+                        attempts += 1
+                        self.method = METHODS[METHODS.index(self.method) + 1]  # for the rest of the run
+                        messages = self._messages(item, self.method)
                 attempts += n
                 _add_usage(usage, message)
                 raw = _raw_text(message)

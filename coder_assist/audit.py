@@ -11,6 +11,7 @@ import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .db import utcnow
@@ -36,6 +37,9 @@ def append(conn: sqlite3.Connection, actor: str, type_: str, payload: dict[str, 
         "INSERT INTO events (seq, at, actor, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (seq, at, actor, type_, body, prev, digest),
     )
+    pending = getattr(conn, "pending_anchor", None)
+    if pending is not None:
+        pending.append((seq, digest))
     return seq
 
 
@@ -47,10 +51,12 @@ class ChainBreak:
     reason: str
 
 
-def verify(conn: sqlite3.Connection) -> list[ChainBreak]:
-    """Check every entry; an empty list means the ledger is intact."""
+def verify(conn: sqlite3.Connection, anchor: Path | None = None) -> list[ChainBreak]:
+    """Check every entry, and the ledger's head against the ``anchor`` file when given.
+    An empty list means the ledger is intact."""
     problems: list[ChainBreak] = []
     prev, expected_seq = GENESIS, 1
+    hashes: dict[int, str] = {}
     for row in conn.execute("SELECT seq, at, actor, type, payload, prev_hash, hash FROM events ORDER BY seq"):
         seq, at, actor, type_, payload, prev_hash, digest = row
         if seq != expected_seq:
@@ -60,4 +66,14 @@ def verify(conn: sqlite3.Connection) -> list[ChainBreak]:
         if _digest(seq, at, actor, type_, payload, prev_hash) != digest:
             problems.append(ChainBreak(seq, "entry content does not match its hash (modified)"))
         prev, expected_seq = digest, seq + 1
-    return problems
+        hashes[seq] = digest
+    if anchor is not None and anchor.exists():
+        for line_no, line in enumerate(anchor.read_text().splitlines(), 1):
+            seq_s, _, digest = line.partition(" ")
+            if not seq_s.isdigit():
+                problems.append(ChainBreak(0, f"{anchor.name} line {line_no} is not 'seq hash'"))
+            elif int(seq_s) not in hashes:
+                problems.append(ChainBreak(int(seq_s), f"entry is missing from the ledger but recorded in {anchor.name} (removed)"))
+            elif hashes[int(seq_s)] != digest:
+                problems.append(ChainBreak(int(seq_s), f"entry hash differs from the one recorded in {anchor.name} (rewritten)"))
+    return sorted(problems, key=lambda b: b.seq)

@@ -306,7 +306,7 @@ def suggestions(
 ) -> None:
     """List suggestions with their quote, grounding and provider."""
     with _open() as proj:
-        rows = proj.suggestions(status=status, run_id=run)
+        rows = proj.suggestion_rows(status=status, run_id=run)
     if as_json:
         return _print_json(rows)
     for r in rows:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,9 +19,26 @@ def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
+class ProjectConnection(sqlite3.Connection):
+    """A connection that knows whether a human decision is in progress on it.
+
+    The schema's guard triggers call ``ca_human_decision()``: the codebook tables can change only
+    while a decision scope is open (``decisions.human_decision``). A connection that lacks the
+    function (any other program) cannot write them at all.
+    """
+
+    human: int = 0
+    anchor_path: Path | None = None
+    pending_anchor: list[tuple[int, str]]
+
+
+def connect(path: str | Path) -> ProjectConnection:
     """Open (creating if needed) a project database and bring its schema up to date."""
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn = sqlite3.connect(
+        str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, factory=ProjectConnection
+    )
+    conn.pending_anchor = []
+    conn.create_function("ca_human_decision", 0, lambda: 1 if conn.human > 0 else 0)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
@@ -31,15 +49,36 @@ def connect(path: str | Path) -> sqlite3.Connection:
 
 
 @contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolls back on any exception."""
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:  # noqa: C901
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolls back on any exception. Inside an open
+    transaction it joins it (the outermost one commits or rolls back everything)."""
+    if conn.in_transaction:
+        yield conn
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
     except BaseException:
         conn.execute("ROLLBACK")
+        if isinstance(conn, ProjectConnection):
+            conn.pending_anchor.clear()
         raise
     conn.execute("COMMIT")
+    if isinstance(conn, ProjectConnection) and conn.pending_anchor:
+        _write_anchor(conn)
+
+
+def _write_anchor(conn: ProjectConnection) -> None:
+    """Append the committed ledger heads to the anchor file (outside the database), so that
+    removing the last entries of the ledger is detected too."""
+    lines = "".join(f"{seq} {digest}\n" for seq, digest in conn.pending_anchor)
+    conn.pending_anchor.clear()
+    if conn.anchor_path is not None:
+        fd = os.open(conn.anchor_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, lines.encode())
+        finally:
+            os.close(fd)
 
 
 def applied_migrations(conn: sqlite3.Connection) -> list[str]:
@@ -70,5 +109,12 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
 
 
 def _statements(sql: str) -> list[str]:
-    """Split a migration script into statements (scripts hold no ';' inside literals)."""
-    return [s.strip() for s in sql.split(";") if s.strip()]
+    """Split a migration script into complete statements (trigger bodies hold ';' too)."""
+    out, buf = [], ""
+    for piece in sql.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                out.append(buf.strip())
+            buf = ""
+    return out

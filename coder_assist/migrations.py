@@ -194,3 +194,46 @@ migration(
     CREATE INDEX suggestions_status ON suggestions (status)
     """,
 )
+
+
+# Human decisions (issue: human confirmation and audit trail). A decision is never deleted: undo
+# is a new decision that reverses an earlier one. The guard triggers make the codebook and the
+# suggestions' status writable only inside a decision scope (see db.ProjectConnection), and the
+# ledger and decisions append-only.
+_GUARD = "SELECT RAISE(ABORT, 'the codebook changes only through a human decision (coder-assist decisions API)')"
+migration(
+    "m003_decisions",
+    f"""
+    ALTER TABLE suggestions ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE codings ADD COLUMN decision_id INTEGER REFERENCES decisions (id);
+    CREATE TABLE decisions (
+        id INTEGER PRIMARY KEY,
+        suggestion_id INTEGER REFERENCES suggestions (id),
+        action TEXT NOT NULL,
+        coder TEXT NOT NULL,
+        at TEXT NOT NULL,
+        from_status TEXT,
+        to_status TEXT,
+        label TEXT,
+        start INTEGER,
+        end INTEGER,
+        code_id INTEGER REFERENCES codes (id),
+        created_code INTEGER NOT NULL DEFAULT 0,
+        reverses INTEGER REFERENCES decisions (id),
+        note TEXT
+    );
+    CREATE INDEX decisions_suggestion ON decisions (suggestion_id);
+    CREATE TRIGGER codes_guard_insert BEFORE INSERT ON codes WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END;
+    CREATE TRIGGER codes_guard_update BEFORE UPDATE ON codes WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END;
+    CREATE TRIGGER codes_guard_delete BEFORE DELETE ON codes WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END;
+    CREATE TRIGGER codings_guard_insert BEFORE INSERT ON codings WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END;
+    CREATE TRIGGER codings_guard_update BEFORE UPDATE ON codings WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END;
+    CREATE TRIGGER codings_guard_delete BEFORE DELETE ON codings WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END;
+    CREATE TRIGGER suggestions_guard_status BEFORE UPDATE OF status, version ON suggestions
+        WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END;
+    CREATE TRIGGER decisions_append_only_u BEFORE UPDATE ON decisions BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
+    CREATE TRIGGER decisions_append_only_d BEFORE DELETE ON decisions BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
+    CREATE TRIGGER events_append_only_u BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only'); END;
+    CREATE TRIGGER events_append_only_d BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only'); END
+    """,
+)

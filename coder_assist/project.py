@@ -22,12 +22,18 @@ from .embedders import Embedder
 from .errors import CoderAssistError, InputError, ProjectError
 from .index import SegmentIndex, where_clause
 from .coding import RunReport, provenance_of, run_coding
+from .decisions import (
+    Decision, add_code, apply_code, decide, delete_code, human_decision, merge_codes, rename_code, undo,
+)
+from .where import FROM as WHERE_FROM
+from .where import compile_where
 from .plugins import embedder_factories
 from .providers import Provider, get_provider
 from .progress import NoProgress, Progress
 from .tokens import default_counter
 
 DB_NAME = "project.db"
+ANCHOR_NAME = "audit.anchor"
 INDEX_DIR = "index"
 EMBED_BATCH = 1024
 
@@ -99,6 +105,7 @@ class Project:
         (root / INDEX_DIR).mkdir(exist_ok=True)
         config.save(root / CONFIG_NAME)
         conn = connect(root / DB_NAME)
+        conn.anchor_path = root / ANCHOR_NAME
         with transaction(conn):
             audit.append(conn, _actor(config.project.coder), "project-init", {"name": config.project.name, "config": config.model_dump()})
         return cls(root, conn, config)
@@ -110,7 +117,9 @@ class Project:
         if not (root / CONFIG_NAME).is_file() or not (root / DB_NAME).is_file():
             raise ProjectError(f"{root}: not a coder-assist project (run 'coder-assist init {root}')")
         config = Config.load(root / CONFIG_NAME)
-        return cls(root, connect(root / DB_NAME), config, embedder)
+        conn = connect(root / DB_NAME)
+        conn.anchor_path = root / ANCHOR_NAME
+        return cls(root, conn, config, embedder)
 
     def close(self) -> None:
         self.conn.close()
@@ -142,6 +151,11 @@ class Project:
                 self.root / INDEX_DIR, self.embedder.name, self.embedder.dimension, self.config.index.url
             )
         return self._index
+
+    def decider(self, coder: str | None = None) -> str | None:
+        """The named coder for a decision: explicit, ``CODER_ASSIST_CODER`` or the project default.
+        Unlike :meth:`actor` there is no fallback: decisions need a person's name."""
+        return coder or os.environ.get("CODER_ASSIST_CODER") or self.config.project.coder or None
 
     def actor(self, coder: str | None = None) -> str:
         """Who is acting: explicit coder, ``CODER_ASSIST_CODER``, the project default, the OS user."""
@@ -323,24 +337,181 @@ class Project:
         return run_coding(self, provider, self.actor(coder), wave=wave, source=source, limit=limit,
                           dry_run=dry_run, progress=progress)  # fmt: skip
 
-    def suggestions(self, status: str | None = None, run_id: str | None = None) -> list[dict[str, Any]]:
-        """Suggestions with their segment, speaker, source, grounding and provider."""
-        where, params = [], []
+    def suggestion_rows(
+        self, status: str | None = None, run_id: str | None = None, where: str | None = None,
+        ids: list[int] | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """Suggestions with segment, speaker, attributes, grounding and provider, as dicts.
+        ``where`` takes the bulk filter language (see :mod:`coder_assist.where`)."""
+        conds, params = [], []
         if status:
-            where.append("s.status = ?")
+            conds.append("s.status = ?")
             params.append(status)
         if run_id:
-            where.append("s.run_id = ?")
+            conds.append("s.run_id = ?")
             params.append(run_id)
+        if where:
+            sql, more = compile_where(where)
+            conds.append(sql)
+            params += more
+        if ids is not None:
+            conds.append(f"s.id IN ({','.join('?' * len(ids))})")
+            params += ids
         rows = self.conn.execute(
             "SELECT s.id, s.label, s.in_vivo, s.quote, s.start, s.end, s.grounding, s.grounding_score, s.rationale,"
-            " s.reused_label, s.status, s.segment_id, seg.speaker, d.name AS source, d.wave, r.provider, r.model,"
-            " s.run_id, s.created_at FROM suggestions s JOIN segments seg ON seg.id = s.segment_id"
-            " JOIN documents d ON d.id = seg.document_id JOIN coding_runs r ON r.id = s.run_id"
-            f" {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY s.id",
+            " s.reused_label, s.status, s.version, s.segment_id, seg.speaker, p.side, p.role_category, d.name AS source,"
+            " d.wave, COALESCE(d.case_id, p.case_id) AS \"case\", r.provider, r.model, s.run_id, s.created_at"
+            f" {WHERE_FROM} {'WHERE ' + ' AND '.join(conds) if conds else ''} ORDER BY s.id",
             params,
         ).fetchall()
         return [dict(r) | {"in_vivo": bool(r["in_vivo"])} for r in rows]
+
+    def suggestions(self, status: str | None = None, run_id: str | None = None, where: str | None = None) -> Any:
+        """Suggestions as a pandas DataFrame (see :meth:`suggestion_rows` for the fields)."""
+        return _frame(self.suggestion_rows(status, run_id, where), index="id")
+
+    # -- decisions (a named coder is required for each) -----------------------------------------
+    def accept(self, ids: int | list[int], *, coder: str | None = None, note: str | None = None) -> list[Decision]:
+        """Accept suggestions as proposed: the code (new or existing) is applied to the quoted span."""
+        return [decide(self.conn, i, "accept", self.decider(coder), note=note) for i in _ids(ids)]
+
+    def reject(self, ids: int | list[int], *, coder: str | None = None, note: str | None = None) -> list[Decision]:
+        return [decide(self.conn, i, "reject", self.decider(coder), note=note) for i in _ids(ids)]
+
+    def defer(self, ids: int | list[int], *, coder: str | None = None, note: str | None = None) -> list[Decision]:
+        return [decide(self.conn, i, "defer", self.decider(coder), note=note) for i in _ids(ids)]
+
+    def edit(self, suggestion_id: int, *, label: str | None = None, span: str | tuple[int, int] | None = None,
+             coder: str | None = None, note: str | None = None) -> Decision:  # fmt: skip
+        """Accept with a changed label and/or span (``*`` = the whole segment, or exact words from it)."""
+        return decide(self.conn, suggestion_id, "edit", self.decider(coder), label=label, span=span, note=note)
+
+    def merge(self, suggestion_id: int, into: str, *, coder: str | None = None, note: str | None = None) -> Decision:
+        """Accept the suggestion as an instance of an existing code."""
+        return decide(self.conn, suggestion_id, "merge", self.decider(coder), into=into, note=note)
+
+    def undo(self, decision_id: int | None = None, *, coder: str | None = None) -> Decision:
+        """Reverse a decision (default: your latest one still in force)."""
+        return undo(self.conn, self.decider(coder), decision_id)
+
+    def decide_where(self, where: str, action: str, *, coder: str | None = None, note: str | None = None) -> list[Decision]:
+        """Bulk accept/reject/defer every open suggestion matching ``where``; ungrounded ones are never
+        accepted in bulk. All or nothing: a conflict leaves everything as it was."""
+        if action not in ("accept", "reject", "defer"):
+            raise CoderAssistError("bulk decisions are accept, reject or defer")
+        rows = self.bulk_preview(where, action)
+        who = self.decider(coder)
+        out = []
+        with human_decision(self.conn, who):  # one transaction: nested decisions join it
+            for r in rows:
+                out.append(decide(self.conn, r["id"], action, who, note=note, expected_version=r["version"]))
+        return out
+
+    def bulk_preview(self, where: str, action: str) -> list[dict[str, Any]]:
+        """The open suggestions a bulk decision would touch."""
+        rows = [r for r in self.suggestion_rows(where=where) if r["status"] in ("proposed", "deferred")]
+        if action == "accept":
+            rows = [r for r in rows if r["start"] is not None]
+        return rows
+
+    # -- codebook ----------------------------------------------------------------------------------
+    def code_rows(self) -> list[dict[str, Any]]:
+        """Active codes with their parent and counts of active codings per side and wave."""
+        rows = self.conn.execute(
+            "SELECT c.id, c.label, c.kind, c.parent_id, c.definition, c.created_by, p.side, d.wave, count(g.id) AS n"
+            " FROM codes c LEFT JOIN codings g ON g.code_id = c.id AND g.active = 1"
+            " LEFT JOIN segments seg ON seg.id = g.segment_id LEFT JOIN documents d ON d.id = seg.document_id"
+            " LEFT JOIN participants p ON p.speaker = seg.speaker WHERE c.active = 1"
+            " GROUP BY c.id, p.side, d.wave ORDER BY c.label"
+        ).fetchall()
+        codes: dict[int, dict[str, Any]] = {}
+        for r in rows:
+            c = codes.setdefault(r["id"], {k: r[k] for k in ("id", "label", "kind", "parent_id", "definition", "created_by")}
+                                 | {"codings": 0, "by_side": {}, "by_wave": {}})  # fmt: skip
+            if r["n"]:
+                c["codings"] += r["n"]
+                side, wave = r["side"] or "unknown", str(r["wave"]) if r["wave"] is not None else "none"
+                c["by_side"][side] = c["by_side"].get(side, 0) + r["n"]
+                c["by_wave"][wave] = c["by_wave"].get(wave, 0) + r["n"]
+        return sorted(codes.values(), key=lambda c: (-c["codings"], c["label"]))
+
+    def codes(self) -> Any:
+        """Codes as a pandas DataFrame, one column per side and per wave."""
+        flat = []
+        for c in self.code_rows():
+            row = {k: c[k] for k in ("id", "label", "kind", "parent_id", "codings", "definition")}
+            row |= {f"side:{k}": v for k, v in c["by_side"].items()} | {f"wave:{k}": v for k, v in c["by_wave"].items()}
+            flat.append(row)
+        return _frame(flat, index="id").fillna({c: 0 for c in _count_columns(flat)})
+
+    def add_code(self, label: str, *, definition: str | None = None, parent: str | None = None, coder: str | None = None) -> int:
+        return add_code(self.conn, label, self.decider(coder), definition, parent)
+
+    def rename_code(self, old: str, new: str, *, coder: str | None = None) -> int:
+        return rename_code(self.conn, old, new, self.decider(coder))
+
+    def merge_codes(self, sources: list[str], into: str, *, coder: str | None = None) -> int:
+        return merge_codes(self.conn, sources, into, self.decider(coder))
+
+    def delete_code(self, label: str, *, coder: str | None = None) -> int:
+        return delete_code(self.conn, label, self.decider(coder))
+
+    def apply_code(self, label: str, segment_id: str, *, span: str | tuple[int, int] | None = None,
+                   coder: str | None = None) -> int:  # fmt: skip
+        """Manual coding of a span of a segment (default: the whole segment)."""
+        return apply_code(self.conn, label, segment_id, self.decider(coder), span)
+
+    def trace(self, coding_id: int) -> dict[str, Any]:
+        """From a coding back to its decision, suggestion, model, prompt version and input."""
+        row = self.conn.execute(
+            "SELECT g.*, c.label AS code, d.name AS source, seg.speaker, substr(d.text, g.start + 1, g.end - g.start)"
+            " AS text FROM codings g JOIN codes c ON c.id = g.code_id JOIN documents d ON d.id = g.document_id"
+            " JOIN segments seg ON seg.id = g.segment_id WHERE g.id = ?",
+            (coding_id,),
+        ).fetchone()
+        if row is None:
+            raise CoderAssistError(f"no coding {coding_id}")
+        out: dict[str, Any] = {"coding": dict(row)}
+        if row["decision_id"]:
+            out["decision"] = dict(self.conn.execute("SELECT * FROM decisions WHERE id = ?", (row["decision_id"],)).fetchone())
+        else:
+            out["decision"] = dict(self.conn.execute(
+                "SELECT * FROM decisions WHERE action = 'codebook:apply' AND code_id = ? AND coder = ? ORDER BY id",
+                (row["code_id"], row["created_by"])).fetchone() or {})  # fmt: skip
+        if row["suggestion_id"]:
+            out["suggestion"] = self.provenance(row["suggestion_id"])
+        later = self.conn.execute("SELECT * FROM decisions WHERE reverses = ?", (row["decision_id"],)).fetchone() if row["decision_id"] else None
+        out["undone_by"] = dict(later) if later else None
+        return out
+
+    # -- audit ---------------------------------------------------------------------------------
+    def verify_audit(self) -> list[audit.ChainBreak]:
+        """Check the hash chain and the anchor file; empty means intact."""
+        return audit.verify(self.conn, self.root / ANCHOR_NAME)
+
+    def audit_log(self, *, since: str | None = None, coder: str | None = None, type_: str | None = None) -> list[dict[str, Any]]:
+        conds, params = [], []
+        for cond, value in (("at >= ?", since), ("actor = ?", coder), ("type = ?", type_)):
+            if value:
+                conds.append(cond)
+                params.append(value)
+        rows = self.conn.execute(
+            f"SELECT seq, at, actor, type, payload, prev_hash, hash FROM events {'WHERE ' + ' AND '.join(conds) if conds else ''}"
+            " ORDER BY seq", params,
+        ).fetchall()  # fmt: skip
+        return [dict(r) | {"payload": json.loads(r["payload"])} for r in rows]
+
+    def export_audit(self, path: str | Path, *, coder: str | None = None) -> int:
+        """Write the whole ledger as JSON lines (with hashes, so it can be verified elsewhere)."""
+        rows = self.audit_log()
+        tmp = Path(path).with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for r in rows:
+                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+        tmp.replace(path)
+        with transaction(self.conn):
+            audit.append(self.conn, self.actor(coder), "audit-export", {"path": str(path), "entries": len(rows)})
+        return len(rows)
 
     def provenance(self, suggestion_id: int) -> dict[str, Any]:
         """How a suggestion came about: provider, model, prompt hash, parameters, raw reply ..."""
@@ -418,3 +589,18 @@ def _actor(default: str) -> str:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no user database in some containers
         return "unknown"
+
+
+def _ids(ids: int | list[int]) -> list[int]:
+    return [ids] if isinstance(ids, int) else [int(i) for i in ids]
+
+
+def _count_columns(rows: list[dict[str, Any]]) -> list[str]:
+    return sorted({k for r in rows for k in r if k.startswith(("side:", "wave:"))})
+
+
+def _frame(rows: list[dict[str, Any]], index: str) -> Any:
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    return frame.set_index(index) if index in frame.columns else frame

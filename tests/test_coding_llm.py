@@ -103,7 +103,7 @@ def provider(sleeps: list[float] | None = None, **kw) -> OpenAICompatProvider:
 
 def _by_marker(p: Project) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
-    for s in p.suggestions():
+    for s in p.suggestion_rows():
         seg = p.conn.execute("SELECT text FROM segments WHERE id = ?", (s["segment_id"],)).fetchone()[0]
         marker = next((w for w in seg.split() if w in MARKERS), "plain")
         out.setdefault(marker, []).append(s)
@@ -142,7 +142,7 @@ def test_openai_path_with_every_fault(proj, recorder):
     bad = next(s for s in hall if s["status"] == "ungrounded")
     assert bad["start"] is None and bad["grounding"] == "ungrounded"
     # Grounding: the exact quote and the case/punctuation-changed quote both resolve to offsets.
-    plain = [s for s in proj.suggestions() if s["status"] == "proposed"]
+    plain = [s for s in proj.suggestion_rows() if s["status"] == "proposed"]
     assert {s["grounding"] for s in plain} == {"exact", "normalized"}
     for s in plain:
         doc = proj.document_text(s["source"])
@@ -155,7 +155,7 @@ def test_provenance_is_complete(proj, recorder):
     with recorder.use_cassette("coding_provenance.yaml"):
         report = proj.code(provider=provider(), source="nw-interview.txt", limit=2)
     assert report.coded == 2 and not report.tokens_estimated
-    s = proj.suggestions()[0]
+    s = proj.suggestion_rows()[0]
     p = proj.provenance(s["id"])
     prompt = load_prompt("initial-coding")
     assert p["provider"] == "openai" and p["model"] == "stub-model" and p["base_host"] == "127.0.0.1"
@@ -178,11 +178,11 @@ def test_cassettes_hold_no_secret():
 def test_rerun_skips_done_and_retries_failed(proj, recorder):
     with recorder.use_cassette("coding_rerun.yaml"):
         first = proj.code(provider=provider(), source="nw-interview.txt")
-        n_suggestions = len(proj.suggestions())
+        n_suggestions = len(proj.suggestion_rows())
         second = proj.code(provider=provider(), source="nw-interview.txt")
     assert first.failed == 2 and second.skipped_done == 6 and second.selected == 2
     assert second.failed == 2  # still failing, and recorded again, not duplicated
-    assert len(proj.suggestions()) == n_suggestions
+    assert len(proj.suggestion_rows()) == n_suggestions
     dupes = proj.conn.execute(
         "SELECT segment_id, count(*) FROM llm_calls GROUP BY segment_id, work_key HAVING count(*) > 1").fetchall()
     assert dupes == []
@@ -198,7 +198,7 @@ def test_fallback_when_the_server_lacks_structured_output(tmp_path, recorder, ma
     with recorder.use_cassette(f"coding_fallback_{method}.yaml") as cassette:
         report = p.code(provider=prov)
     assert report.coded == 1 and prov.method == method
-    assert {s["status"] for s in p.suggestions()} == {"proposed"}
+    assert {s["status"] for s in p.suggestion_rows()} == {"proposed"}
     if method == "json_mode":  # the schema travels in the prompt instead
         last = json.loads(cassette.requests[-1].body)
         assert last["response_format"] == {"type": "json_object"} and "JSON schema" in last["messages"][0]["content"]
@@ -215,7 +215,7 @@ def test_redaction_before_sending_and_restored_after(proj, recorder):
     assert bodies and all("Natarajan" not in b and "Northwind" not in b and "Cresta" not in b for b in bodies)
     assert any("[PERSON_" in b for b in bodies)
     # The stub quoted the placeholder text it saw; restored, it grounds exactly in the original.
-    first = proj.suggestions()[0]
+    first = proj.suggestion_rows()[0]
     assert "Graham" in first["quote"] and first["grounding"] == "exact"
     run = proj.conn.execute("SELECT redaction FROM coding_runs").fetchone()[0]
     assert json.loads(run)["applied"] is True
@@ -223,17 +223,15 @@ def test_redaction_before_sending_and_restored_after(proj, recorder):
 
 
 def test_constant_comparison_offers_and_reuses_accepted_codes(proj, recorder):
-    # Simulate one accepted code (the review workflow writes these; here SQL stands in for it).
+    # One code already in the codebook, applied by hand to a segment.
     seg = proj.segments("nw-interview.txt")[1]
-    proj.conn.execute("INSERT INTO codes (label, created_at, created_by) VALUES ('Checking invoices', 't', 'ann')")
-    proj.conn.execute("INSERT INTO codings (code_id, segment_id, document_id, start, end, created_at, created_by)"
-                      " VALUES (1, ?, ?, ?, ?, 't', 'ann')", (seg["id"], seg["document_id"], seg["start"], seg["end"]))  # fmt: skip
+    proj.apply_code("Checking invoices", seg["id"], coder="ann")
     with recorder.use_cassette("coding_reuse.yaml") as cassette:
         proj.code(provider=provider(), source="nw-interview.txt", limit=2)
     body = json.loads(cassette.requests[-1].body)
     assert "- Checking invoices" in body["messages"][0]["content"]  # the codebook, in the static prefix
     assert "-> Checking invoices" in body["messages"][1]["content"]  # a similar coded segment
-    reused = [s for s in proj.suggestions() if s["reused_label"]]
+    reused = [s for s in proj.suggestion_rows() if s["reused_label"]]
     assert reused and reused[0]["label"] == "Checking invoices"
     assert proj.conn.execute("SELECT reused_code_id FROM suggestions WHERE id = ?", (reused[0]["id"],)).fetchone()[0] == 1
 
@@ -264,7 +262,7 @@ def test_dry_run_estimates_cost_and_sends_nothing(proj):
     assert report.completion_tokens == 8 * proj.config.coding.completion_tokens_estimate
     expected = (report.prompt_tokens * 0.15 + report.completion_tokens * 0.60) / 1e6
     assert report.cost_usd == round(expected, 6)
-    assert proj.suggestions() == [] and proj.conn.execute("SELECT count(*) FROM coding_runs").fetchone()[0] == 0
+    assert proj.suggestion_rows() == [] and proj.conn.execute("SELECT count(*) FROM coding_runs").fetchone()[0] == 0
 
 
 def test_remote_host_without_redaction_warns(proj):

@@ -44,7 +44,7 @@ def test_offline_codes_every_participant_segment_with_grounded_quotes(fixture_pr
     assert report.provider == "offline" and report.failed == 0 and not report.interrupted
     participant_segments = [s for s in p.segments() if s["side"] != "researcher"]
     assert report.coded == len(participant_segments) > 500
-    rows = p.suggestions()
+    rows = p.suggestion_rows()
     assert report.suggestions == len(rows) and report.ungrounded == 0 and report.grounded == len(rows)
     texts = {d["name"]: p.document_text(d["name"]) for d in p.documents()}
     for s in rows:
@@ -63,7 +63,7 @@ def test_offline_codes_every_participant_segment_with_grounded_quotes(fixture_pr
     assert gerunds and sum(s["label"].split()[0].endswith("ing") for s in gerunds) / len(gerunds) > 0.6
     # A second run has nothing left to do.
     again = p.code()
-    assert again.selected == 0 and again.skipped_done == report.coded and len(p.suggestions()) == len(rows)
+    assert again.selected == 0 and again.skipped_done == report.coded and len(p.suggestion_rows()) == len(rows)
 
 
 def test_offline_is_deterministic(tmp_path):
@@ -72,7 +72,7 @@ def test_offline_is_deterministic(tmp_path):
         p = Project.init(tmp_path / name, embedder="hash")
         p.ingest([FIXTURES / "wave2"])
         p.code()
-        labels.append([(s["segment_id"], s["label"], s["quote"]) for s in p.suggestions()])
+        labels.append([(s["segment_id"], s["label"], s["quote"]) for s in p.suggestion_rows()])
         p.close()
     assert labels[0] == labels[1] and labels[0]
 
@@ -93,7 +93,7 @@ def test_interrupted_run_resumes_without_duplicates(tmp_path):
     clean = Project.init(tmp_path / "clean", embedder="hash")
     clean.ingest([FIXTURES / "wave2"])
     clean.code()
-    expected = sorted((s["segment_id"], s["label"]) for s in clean.suggestions())
+    expected = sorted((s["segment_id"], s["label"]) for s in clean.suggestion_rows())
 
     p = Project.init(tmp_path / "p", embedder="hash")
     p.ingest([FIXTURES / "wave2"])
@@ -102,7 +102,7 @@ def test_interrupted_run_resumes_without_duplicates(tmp_path):
     assert p.conn.execute("SELECT count(*) FROM llm_calls").fetchone()[0] == 40
     report = p.code(provider=OfflineProvider())
     assert report.skipped_done == 40 and report.failed == 0
-    assert sorted((s["segment_id"], s["label"]) for s in p.suggestions()) == expected
+    assert sorted((s["segment_id"], s["label"]) for s in p.suggestion_rows()) == expected
     statuses = [r[0] for r in p.conn.execute("SELECT status FROM coding_runs ORDER BY started_at")]
     assert statuses == ["interrupted", "finished"]
     from coder_assist import audit
@@ -174,8 +174,8 @@ def test_third_party_provider_plugs_in(tmp_path):
         p.ingest([FIXTURES / "wave2" / "vl03_hartmann_korbel.json"])
         report = p.code(provider="echo")
         assert report.provider == "echo" and report.coded > 0 and report.ungrounded == 0
-        assert {s["label"] for s in p.suggestions()} == {"Echoing"}
-        assert p.provenance(p.suggestions()[0]["id"])["prompt_id"] == "initial-coding"
+        assert {s["label"] for s in p.suggestion_rows()} == {"Echoing"}
+        assert p.provenance(p.suggestion_rows()[0]["id"])["prompt_id"] == "initial-coding"
     finally:
         pm.unregister(name="test-echo")
 

@@ -42,11 +42,52 @@ def test_transaction_rolls_back_on_error(tmp_path):
 
 
 def _ledger(tmp_path, n=5):
+    """A ledger of n entries whose append-only triggers were dropped, as someone editing the
+    database file directly could: the hash chain must still show the tampering."""
     conn = connect(tmp_path / "p.db")
     for i in range(n):
         with transaction(conn):
             audit.append(conn, "ann", "test", {"i": i, "text": "Zoë – café"})
+    conn.execute("DROP TRIGGER events_append_only_u")
+    conn.execute("DROP TRIGGER events_append_only_d")
     return conn
+
+
+def test_ledger_is_append_only(tmp_path):
+    conn = connect(tmp_path / "p.db")
+    with transaction(conn):
+        audit.append(conn, "ann", "test", {})
+    for sql in ("UPDATE events SET actor = 'x'", "DELETE FROM events"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute(sql)
+
+
+def test_truncated_tail_is_caught_by_the_anchor(tmp_path):
+    conn = connect(tmp_path / "p.db")
+    conn.anchor_path = tmp_path / "audit.anchor"
+    for i in range(4):
+        with transaction(conn):
+            audit.append(conn, "ann", "test", {"i": i})
+    assert audit.verify(conn, conn.anchor_path) == []
+    assert len(conn.anchor_path.read_text().splitlines()) == 4
+    conn.execute("DROP TRIGGER events_append_only_d")
+    conn.execute("DELETE FROM events WHERE seq = 4")
+    assert audit.verify(conn) == []  # the chain alone cannot see a missing tail ...
+    breaks = audit.verify(conn, conn.anchor_path)  # ... the anchor file can
+    assert [b.seq for b in breaks] == [4] and "removed" in breaks[0].reason
+
+
+def test_rolled_back_entries_are_not_anchored(tmp_path):
+    conn = connect(tmp_path / "p.db")
+    conn.anchor_path = tmp_path / "audit.anchor"
+    with pytest.raises(RuntimeError):
+        with transaction(conn):
+            audit.append(conn, "ann", "x", {})
+            raise RuntimeError
+    with transaction(conn):
+        audit.append(conn, "ann", "y", {})
+    assert conn.anchor_path.read_text().split()[0] == "1"
+    assert audit.verify(conn, conn.anchor_path) == []
 
 
 def test_intact_chain_verifies(tmp_path):

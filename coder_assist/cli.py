@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from . import cli_review
 from .errors import CoderAssistError
 from .project import Project
 
@@ -349,6 +350,18 @@ def plugins(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         return _print_json(info)
     out.print("plugins:   " + ", ".join(info["plugins"]), markup=False)
     out.print("embedders: " + ", ".join(info["embedders"]), markup=False)
+
+
+class _Shared:
+    """What the command modules share with this one."""
+
+    handled = staticmethod(handled)
+    open = staticmethod(lambda: _open())
+    print_json = staticmethod(lambda data: _print_json(data))
+
+
+_Shared.out, _Shared.err, _Shared.state = out, err, state  # type: ignore[attr-defined]
+cli_review.register(app, _Shared)
 
 
 def main() -> None:

@@ -285,3 +285,36 @@ def apply_code(conn: sqlite3.Connection, label: str, segment_id: str, coder: str
         _record(conn, who, "apply", label=label, code_id=code_id, coding_id=coding_id, segment_id=segment_id,
                 span=[start, end], created_code=created)  # fmt: skip
         return int(coding_id)  # type: ignore[arg-type]
+
+
+def read_decisions_csv(path: Any) -> list[tuple[int, dict[str, Any]]]:
+    """Parse and check a decisions file before anything is applied: ``(line, row)`` pairs."""
+    import csv
+    import io
+
+    from .decode import decode_bytes
+    from .errors import InputError
+
+    try:
+        text, _, _ = decode_bytes(path.read_bytes(), path)
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror or exc}") from exc
+    reader = csv.DictReader(io.StringIO(text))
+    fields = [f.strip().lower() for f in reader.fieldnames or []]
+    if "id" not in fields or "action" not in fields:
+        raise InputError(path, "needs 'id' and 'action' columns (optional: label, span, into, note)")
+    rows = []
+    for line_no, raw in enumerate(reader, start=2):
+        r = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
+        if not any(r.values()):
+            continue
+        if not r["id"].isdigit():
+            raise InputError(path, f"line {line_no}: id {r['id']!r} is not a suggestion id (for undo: a decision id)")
+        if r["action"] not in (*ACTIONS, "undo"):
+            raise InputError(path, f"line {line_no}: unknown action {r['action']!r}")
+        if r["action"] == "merge" and not r.get("into"):
+            raise InputError(path, f"line {line_no}: merge needs the 'into' column")
+        rows.append((line_no, {k: r.get(k) or None for k in ("id", "action", "label", "span", "into", "note")}))
+    if not rows:
+        raise InputError(path, "no decisions in the file")
+    return rows

@@ -25,6 +25,7 @@ from .coding import RunReport, provenance_of, run_coding
 from .decisions import (
     Decision, add_code, apply_code, decide, delete_code, human_decision, merge_codes, rename_code, undo,
 )
+from .decisions import read_decisions_csv
 from .where import FROM as WHERE_FROM
 from .where import compile_where
 from .plugins import embedder_factories
@@ -132,6 +133,26 @@ class Project:
 
     def __repr__(self) -> str:
         return f"<Project {self.config.project.name!r} at {self.root}>"
+
+    def _repr_html_(self) -> str:
+        from .notebook import project_html
+
+        return project_html(self)
+
+    def review(self, *, coder: str | None = None, where: str | None = None) -> Any:
+        """A review session over the open suggestions (see :class:`coder_assist.review.ReviewSession`)."""
+        from .review import ReviewSession
+
+        who = self.decider(coder)
+        if not who:
+            raise CoderAssistError("review needs a named coder: --coder, CODER_ASSIST_CODER or project.coder")
+        return ReviewSession(self, who, where)
+
+    def review_widget(self, *, coder: str | None = None, where: str | None = None) -> Any:
+        """The Jupyter review widget (ipywidgets) over :meth:`review`."""
+        from .notebook import ReviewWidget
+
+        return ReviewWidget(self.review(coder=coder, where=where))
 
     # -- components --------------------------------------------------------------------------
     @property
@@ -371,15 +392,38 @@ class Project:
         return _frame(self.suggestion_rows(status, run_id, where), index="id")
 
     # -- decisions (a named coder is required for each) -----------------------------------------
+    def _decide_all(self, ids: int | list[int], action: str, coder: str | None, note: str | None) -> list[Decision]:
+        who = self.decider(coder)
+        with human_decision(self.conn, who):  # all or nothing
+            return [decide(self.conn, i, action, who, note=note) for i in _ids(ids)]
+
     def accept(self, ids: int | list[int], *, coder: str | None = None, note: str | None = None) -> list[Decision]:
-        """Accept suggestions as proposed: the code (new or existing) is applied to the quoted span."""
-        return [decide(self.conn, i, "accept", self.decider(coder), note=note) for i in _ids(ids)]
+        """Accept suggestions as proposed: the code (new or existing) is applied to the quoted span.
+        Several ids are decided together: if one fails, none is."""
+        return self._decide_all(ids, "accept", coder, note)
 
     def reject(self, ids: int | list[int], *, coder: str | None = None, note: str | None = None) -> list[Decision]:
-        return [decide(self.conn, i, "reject", self.decider(coder), note=note) for i in _ids(ids)]
+        return self._decide_all(ids, "reject", coder, note)
 
     def defer(self, ids: int | list[int], *, coder: str | None = None, note: str | None = None) -> list[Decision]:
-        return [decide(self.conn, i, "defer", self.decider(coder), note=note) for i in _ids(ids)]
+        return self._decide_all(ids, "defer", coder, note)
+
+    def apply_decisions_csv(self, path: str | Path, *, coder: str | None = None) -> list[Decision]:
+        """Decisions from a CSV (``id, action, label, span, into, note``), all or nothing."""
+        rows = read_decisions_csv(Path(path))
+        who = self.decider(coder)
+        out = []
+        with human_decision(self.conn, who):
+            for line_no, r in rows:
+                try:
+                    if r["action"] == "undo":
+                        out.append(undo(self.conn, who, int(r["id"]), r["note"]))
+                    else:
+                        out.append(decide(self.conn, int(r["id"]), r["action"], who, label=r["label"], span=r["span"],
+                                          into=r["into"], note=r["note"]))  # fmt: skip
+                except CoderAssistError as exc:
+                    raise InputError(path, f"line {line_no}: {exc}") from None
+        return out
 
     def edit(self, suggestion_id: int, *, label: str | None = None, span: str | tuple[int, int] | None = None,
              coder: str | None = None, note: str | None = None) -> Decision:  # fmt: skip

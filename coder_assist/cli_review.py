@@ -1,0 +1,318 @@
+"""Review, decision, codebook and audit commands (registered on the main typer app)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import click
+import typer
+from rich.panel import Panel
+from rich.text import Text
+
+from .errors import CoderAssistError
+from .review import ReviewItem, ReviewSession
+
+KEYS = "[a]ccept [r]eject [e]dit label [s]pan [m]erge [d]efer [n]ext [u]ndo [q]uit"
+
+
+def item_view(item: ReviewItem) -> Panel:
+    """One suggestion for the terminal: the segment with the quote highlighted, who said it,
+    what is proposed and why, and similar coded segments. Fits 80 columns."""
+    s, p = item.suggestion, item.participant
+    body = Text(item.segment_text)
+    if item.quote_span:
+        body.stylize("bold reverse", *item.quote_span)
+    attrs = ", ".join(str(x) for x in (p.get("side"), p.get("role_category"), s.get("case"),
+                                       f"wave {s['wave']}" if s.get("wave") else None) if x)  # fmt: skip
+    head = Text(f"{s['speaker'] or 'unlabelled'}{f' ({attrs})' if attrs else ''} in {s['source']}", style="bold")
+    label = Text("\nCode: ", style="bold").append(s["label"], style="bold cyan")
+    label.append("  in-vivo" if s["in_vivo"] else "")
+    if s.get("reused_label"):
+        label.append(f"  (reuses '{s['reused_label']}')")
+    lines = [head, Text(""), body, label, Text(f"Why:  {s['rationale']}")]
+    if item.quote_span is None:
+        lines.append(Text("Quote not found in the transcript: edit the span or reject.", style="bold red"))
+        lines.append(Text(f"Quote: \"{s['quote']}\""))
+    lines.append(Text(f"From: {s['provider']} {s['model']} · grounding {s['grounding']}", style="dim"))
+    for sim in item.similar:
+        lines.append(Text(f"Similar ({sim['score']:.2f}): \"{sim['text'][:120]}\" -> {'; '.join(sim['codes'])}", style="dim"))
+    title = f"suggestion #{s['id']} · {item.position}/{item.total} · {s['status']}"
+    return Panel(Text("\n").join(lines), title=title, title_align="left", width=80)
+
+
+def read_key() -> str:
+    """One key press on a terminal; otherwise the next non-blank character of stdin ('q' at end)."""
+    if sys.stdin.isatty():
+        return click.getchar()
+    while True:
+        ch = sys.stdin.read(1)
+        if ch == "":
+            return "q"
+        if not ch.isspace() or ch == " ":
+            return ch
+
+
+def interactive(session: ReviewSession, out: Any, err: Any) -> None:
+    """Single-key review loop; prompts read a line for labels, spans, codes and notes."""
+    while not session.done:
+        item = session.current()
+        assert item is not None
+        out.print(item_view(item), soft_wrap=False)
+        out.print(KEYS, markup=False)
+        key = read_key().lower()
+        out.print("")
+        try:
+            if key == "a":
+                session.accept()
+            elif key == "r":
+                session.reject(typer.prompt("Reason (optional)", default="", show_default=False) or None)
+            elif key == "e":
+                session.edit_label(typer.prompt("New label"))
+            elif key == "s":
+                session.edit_span(typer.prompt("Exact words from the segment, or * for all of it"))
+            elif key == "m":
+                codes = session.existing_codes()
+                for n, c in enumerate(codes[:30], 1):
+                    out.print(f"  {n:>2}. {c}", markup=False)
+                choice = typer.prompt("Merge into (number or label)")
+                session.merge(codes[int(choice) - 1] if choice.isdigit() and 0 < int(choice) <= len(codes) else choice)
+            elif key == "d":
+                session.defer()
+            elif key in ("n", " "):
+                session.skip()
+            elif key == "u":
+                d = session.undo()
+                out.print(f"undid decision {d.id}: back to {d.to_status}", markup=False)
+            elif key in ("q", "\x03", "\x04"):
+                break
+            else:
+                out.print(KEYS, markup=False)
+        except CoderAssistError as exc:
+            err.print(f"error: {exc}", markup=False)
+    out.print(("Review finished. " if session.done else "Review stopped. ") + session.summary(), markup=False)
+
+
+def register(app: typer.Typer, ctx: Any) -> None:
+    """Add the commands; ``ctx`` gives the shared helpers of cli.py (open, state, out, err ...)."""
+    handled, out, err, state = ctx.handled, ctx.out, ctx.err, ctx.state
+
+    @app.command()
+    @handled
+    def review(
+        accept_where: Annotated[Optional[str], typer.Option(help="Accept every open, grounded suggestion matching EXPR.", metavar="EXPR")] = None,
+        reject_where: Annotated[Optional[str], typer.Option(help="Reject every open suggestion matching EXPR.", metavar="EXPR")] = None,
+        defer_where: Annotated[Optional[str], typer.Option(help="Defer every open suggestion matching EXPR.", metavar="EXPR")] = None,
+        from_file: Annotated[Optional[Path], typer.Option("--from", help="Apply decisions from a CSV: id, action, label, span, into, note.")] = None,
+        where: Annotated[Optional[str], typer.Option(help="Interactive review of only the suggestions matching EXPR.", metavar="EXPR")] = None,
+        yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before a bulk decision.")] = False,
+        note: Annotated[Optional[str], typer.Option(help="Note recorded with bulk decisions.")] = None,
+    ) -> None:
+        """Review suggestions: interactively (single keys), in bulk, or from a decisions file.
+
+        EXPR is 'field op value' joined by 'and'; fields: provider, model, label, status, wave, side,
+        role_category, speaker, source, case, run, grounded, grounding, score, in_vivo; operators
+        = != ~ (contains) !~ < <= > >=. Example: --accept-where "provider=offline and wave=1 and
+        side=buyer and grounded=true". Ungrounded suggestions are never accepted in bulk.
+        """
+        with ctx.open() as proj:
+            who = proj.decider(state.coder)
+            bulk = [(a, e) for a, e in (("accept", accept_where), ("reject", reject_where), ("defer", defer_where)) if e]
+            if len(bulk) + bool(from_file) > 1:
+                raise CoderAssistError("give one of --accept-where, --reject-where, --defer-where or --from")
+            if from_file:
+                decisions = proj.apply_decisions_csv(from_file, coder=state.coder)
+                out.print(f"applied {len(decisions)} decisions from {from_file} as {who}", markup=False)
+                return
+            if bulk:
+                action, expr = bulk[0]
+                rows = proj.bulk_preview(expr, action)
+                out.print(f"{len(rows)} open suggestions match; they would be {action}ed as {who}:", markup=False)
+                for r in rows[:10]:
+                    out.print(f"  #{r['id']} {r['label']}  ({r['speaker']}, {r['source']})", markup=False)
+                if len(rows) > 10:
+                    out.print(f"  ... and {len(rows) - 10} more", markup=False)
+                if not rows:
+                    return
+                if not who:
+                    raise CoderAssistError("a decision needs a named coder: pass --coder, set CODER_ASSIST_CODER, or set project.coder")
+                if not yes and not typer.confirm(f"{action.capitalize()} these {len(rows)}?", default=False):
+                    out.print("nothing changed")
+                    raise typer.Exit(1)
+                decided = proj.decide_where(expr, action, coder=state.coder, note=note)
+                out.print(f"{len(decided)} suggestions {action}ed", markup=False)
+                return
+            session = proj.review(coder=state.coder, where=where)
+            if session.done:
+                out.print("nothing to review")
+                return
+            interactive(session, out, err)
+
+    @app.command()
+    @handled
+    def accept(ids: Annotated[list[int], typer.Argument(help="Suggestion ids.", metavar="ID...")],
+               note: Annotated[Optional[str], typer.Option(help="Recorded with the decision.")] = None) -> None:  # fmt: skip
+        """Accept suggestions as proposed (all or none)."""
+        with ctx.open() as proj:
+            ds = proj.accept(ids, coder=state.coder, note=note)
+        for d in ds:
+            out.print(f"#{d.suggestion_id} accepted by {d.coder} (decision {d.id}, coding {d.coding_id})", markup=False)
+
+    @app.command()
+    @handled
+    def reject(ids: Annotated[list[int], typer.Argument(help="Suggestion ids.", metavar="ID...")],
+               note: Annotated[Optional[str], typer.Option(help="Why (recorded with the decision).")] = None) -> None:  # fmt: skip
+        """Reject suggestions (all or none)."""
+        with ctx.open() as proj:
+            ds = proj.reject(ids, coder=state.coder, note=note)
+        for d in ds:
+            out.print(f"#{d.suggestion_id} rejected by {d.coder} (decision {d.id})", markup=False)
+
+    @app.command()
+    @handled
+    def undo(decision: Annotated[Optional[int], typer.Argument(help="Decision id (default: your latest).")] = None) -> None:
+        """Reverse a decision with a new decision; nothing is deleted."""
+        with ctx.open() as proj:
+            d = proj.undo(decision, coder=state.coder)
+        out.print(f"decision {d.id}: suggestion #{d.suggestion_id} back to {d.to_status}", markup=False)
+
+    @app.command()
+    @handled
+    def trace(coding: Annotated[int, typer.Argument(help="Coding id.", metavar="CODING_ID")],
+              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:  # fmt: skip
+        """From a coding back to the decision, the suggestion, the model and prompt, and the input."""
+        with ctx.open() as proj:
+            t = proj.trace(coding)
+        if as_json:
+            return ctx.print_json(t)
+        c, d, s = t["coding"], t["decision"], t.get("suggestion")
+        out.print(f"coding {c['id']}: '{c['code']}' on {c['source']} [{c['start']}:{c['end']}] {c['speaker']}: \"{c['text']}\"", markup=False)
+        out.print(f"  decided by {d.get('coder')} at {d.get('at')} ({d.get('action')}"
+                  f"{', note: ' + d['note'] if d.get('note') else ''})", markup=False)  # fmt: skip
+        if s:
+            out.print(f"  suggested by {s['provider']} {s['model']} in run {s['run_id']} at {s['created_at']}", markup=False)
+            out.print(f"  prompt {s['prompt_id']} v{s['prompt_version']} sha256 {s['prompt_sha256'][:16]}…; "
+                      f"params {json.dumps(s['params'])}; input sha256 {s['input_sha256'][:16]}…", markup=False)  # fmt: skip
+            out.print(f"  original label '{s['label']}', grounding {s['grounding']}", markup=False)
+        else:
+            out.print("  coded by hand (no suggestion)")
+        if t["undone_by"]:
+            out.print(f"  undone by {t['undone_by']['coder']} at {t['undone_by']['at']}", markup=False)
+
+    codes_app = typer.Typer(help="The codebook: list codes (default) or edit it by hand.", no_args_is_help=False)
+    app.add_typer(codes_app, name="codes")
+
+    @codes_app.callback(invoke_without_command=True)
+    @handled
+    def codes_list(typer_ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        """List codes as a tree with counts of codings per side and per wave."""
+        if typer_ctx.invoked_subcommand:
+            return
+        with ctx.open() as proj:
+            rows = proj.code_rows()
+        if as_json:
+            return ctx.print_json(rows)
+        if not rows:
+            out.print("no codes yet: accept suggestions with 'coder-assist review'")
+        children: dict[Any, list[dict]] = {}
+        for r in rows:
+            children.setdefault(r["parent_id"], []).append(r)
+        known = {r["id"] for r in rows}
+
+        def show(r: dict, depth: int) -> None:
+            sides = ", ".join(f"{k} {v}" for k, v in sorted(r["by_side"].items()))
+            waves = ", ".join(f"w{k} {v}" for k, v in sorted(r["by_wave"].items()))
+            out.print(f"{'  ' * depth}{r['label']}  [{r['codings']}{'; ' + sides if sides else ''}{'; ' + waves if waves else ''}]", markup=False)
+            for child in children.get(r["id"], []):
+                show(child, depth + 1)
+
+        for r in rows:
+            if r["parent_id"] is None or r["parent_id"] not in known:
+                show(r, 0)
+
+    @codes_app.command("add")
+    @handled
+    def codes_add(label: str, definition: Annotated[Optional[str], typer.Option()] = None,
+                  parent: Annotated[Optional[str], typer.Option(help="Parent code label.")] = None) -> None:  # fmt: skip
+        """Add a code by hand."""
+        with ctx.open() as proj:
+            proj.add_code(label, definition=definition, parent=parent, coder=state.coder)
+        out.print(f"added code '{label}'", markup=False)
+
+    @codes_app.command("rename")
+    @handled
+    def codes_rename(old: str, new: str) -> None:
+        """Rename a code (its codings follow)."""
+        with ctx.open() as proj:
+            proj.rename_code(old, new, coder=state.coder)
+        out.print(f"renamed '{old}' to '{new}'", markup=False)
+
+    @codes_app.command("merge")
+    @handled
+    def codes_merge(sources: Annotated[list[str], typer.Argument(metavar="CODE...")],
+                    into: Annotated[str, typer.Option(help="The code that absorbs them.")]) -> None:  # fmt: skip
+        """Merge codes into another; their codings move, the merged codes are retired."""
+        with ctx.open() as proj:
+            n = proj.merge_codes(sources, into, coder=state.coder)
+        out.print(f"merged {len(sources)} codes into '{into}' ({n} codings moved)", markup=False)
+
+    @codes_app.command("delete")
+    @handled
+    def codes_delete(label: str) -> None:
+        """Retire a code and its codings (kept in the history, no longer active)."""
+        with ctx.open() as proj:
+            n = proj.delete_code(label, coder=state.coder)
+        out.print(f"retired '{label}' and {n} codings", markup=False)
+
+    @codes_app.command("apply")
+    @handled
+    def codes_apply(label: str, segment: Annotated[str, typer.Option(help="Segment id (see 'segments').")],
+                    span: Annotated[Optional[str], typer.Option(help="Exact words from the segment (default: all of it).")] = None) -> None:  # fmt: skip
+        """Code a span by hand (the code is created if new)."""
+        with ctx.open() as proj:
+            cid = proj.apply_code(label, segment, span=span, coder=state.coder)
+        out.print(f"coding {cid}: '{label}' on segment {segment}", markup=False)
+
+    audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+    app.add_typer(audit_app, name="audit")
+
+    @audit_app.command("verify")
+    @handled
+    def audit_verify() -> None:
+        """Check the hash chain and the anchor file; names every place the chain breaks."""
+        with ctx.open() as proj:
+            breaks = proj.verify_audit()
+            n = proj.conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        if not breaks:
+            out.print(f"audit trail intact: {n} entries, hash chain and anchor verified", markup=False)
+            return
+        for b in breaks:
+            err.print(f"error: entry {b.seq}: {b.reason}", markup=False)
+        raise typer.Exit(1)
+
+    @audit_app.command("log")
+    @handled
+    def audit_log(
+        since: Annotated[Optional[str], typer.Option(help="ISO date or time, e.g. 2026-11-01.")] = None,
+        coder: Annotated[Optional[str], typer.Option("--by", help="Only this actor.")] = None,
+        type_: Annotated[Optional[str], typer.Option("--type", help="ingest, coding-run-start, suggestions, decision, codebook ...")] = None,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """Show audit entries."""
+        with ctx.open() as proj:
+            rows = proj.audit_log(since=since, coder=coder, type_=type_)
+        if as_json:
+            return ctx.print_json(rows)
+        for r in rows:
+            summary = ", ".join(f"{k}={v}" for k, v in list(r["payload"].items())[:5])
+            out.print(f"{r['seq']:>6} {r['at'][:19]} {r['actor']:<12} {r['type']:<18} {summary}"[:200], markup=False)
+
+    @audit_app.command("export")
+    @handled
+    def audit_export(file: Annotated[Path, typer.Argument(metavar="FILE.jsonl")]) -> None:
+        """Write the whole ledger as JSON lines, hashes included."""
+        with ctx.open() as proj:
+            n = proj.export_audit(file, coder=state.coder)
+        out.print(f"wrote {n} entries to {file}", markup=False)

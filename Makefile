@@ -26,10 +26,15 @@ demo: $(STAMP)
 	$(CA) code --provider offline --dry-run
 	$(CA) code --provider offline
 	$(CA) suggestions --status proposed | head -n 8
+	$(CA) --coder demo accept 1 2 3
+	$(CA) --coder demo reject 4 --note "too generic"
+	$(CA) --coder demo review --accept-where "source~okafor and in_vivo=true" --yes
+	$(CA) codes | head -n 8
+	$(CA) audit verify
 	$(CA) status
 	@echo ""
 	@echo "Demo project: $(DEMO)  (database $(DEMO)/project.db, vector index $(DEMO)/index/)"
-	@echo "Suggestions are waiting for review: $(BIN)/coder-assist -p $(DEMO) suggestions"
+	@echo "Review the rest, one key per decision: $(BIN)/coder-assist -p $(DEMO) --coder YOUR-NAME review"
 	@echo "Try: $(BIN)/coder-assist -p $(DEMO) search 'promises made in the bid' --side supplier"
 
 test: $(STAMP)

@@ -334,6 +334,8 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     if as_json:
         return _print_json(info)
     for key, value in info.items():
+        if key == "suggestions":
+            value = ", ".join(f"{v} {k}" for k, v in sorted(value.items())) or "none"
         out.print(f"{key:>18}: {value}", markup=False)
     if info["indexed"] < info["segments"]:
         out.print(f"{info['segments'] - info['indexed']} segments are not indexed yet: run 'coder-assist reindex'")

@@ -120,7 +120,27 @@ class Project:
         config = Config.load(root / CONFIG_NAME)
         conn = connect(root / DB_NAME)
         conn.anchor_path = root / ANCHOR_NAME
-        return cls(root, conn, config, embedder)
+        proj = cls(root, conn, config, embedder)
+        proj._record_config_change()
+        return proj
+
+    def _record_config_change(self) -> None:
+        """Config edits (usually by hand in the TOML file) go into the audit trail when next seen."""
+        current = json.loads(json.dumps(self.config.model_dump()))
+        with transaction(self.conn):
+            row = self.conn.execute(
+                "SELECT type, payload FROM events WHERE type IN ('project-init', 'config-change') ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            last = json.loads(row["payload"])["config"] if row else {}
+            if last == current:
+                return
+            changed = {
+                f"{section}.{key}": [last.get(section, {}).get(key) if isinstance(last.get(section), dict) else None, value]
+                for section, values in current.items() if isinstance(values, dict)
+                for key, value in values.items()
+                if not isinstance(last.get(section), dict) or last[section].get(key) != value
+            }  # fmt: skip
+            audit.append(self.conn, self.actor(), "config-change", {"config": current, "changed": changed})
 
     def close(self) -> None:
         self.conn.close()
@@ -615,12 +635,17 @@ class Project:
             "SELECT count(*) FROM index_state i JOIN segments s ON s.id = i.segment_id "
             "JOIN documents d ON d.id = s.document_id WHERE d.current = 1"
         )
+        by_status = dict(self.conn.execute("SELECT status, count(*) FROM suggestions GROUP BY status").fetchall())
         return {
             "project": self.config.project.name, "root": str(self.root),
             "documents": one("SELECT count(*) FROM documents WHERE current = 1"),
             "document_versions": one("SELECT count(*) FROM documents"),
             "segments": segments, "indexed": indexed,
             "participants": one("SELECT count(*) FROM participants"),
+            "suggestions": by_status,
+            "decisions": one("SELECT count(*) FROM decisions"),
+            "codes": one("SELECT count(*) FROM codes WHERE active = 1"),
+            "codings": one("SELECT count(*) FROM codings WHERE active = 1"),
             "events": one("SELECT count(*) FROM events"),
             "embedder": self.config.embedder.name, "provider": self.config.provider.name,
         }  # fmt: skip

@@ -37,6 +37,18 @@ def snapshot(proj: Project) -> dict:
     }
 
 
+def test_config_edits_are_recorded_in_the_audit_trail(tmp_path):
+    Project.init(tmp_path / "p", coder="ann", embedder="hash").close()
+    path = tmp_path / "p" / CONFIG_NAME
+    Project.open(tmp_path / "p").close()  # unchanged: nothing recorded
+    path.write_text(path.read_text().replace("max_tokens = 64", "max_tokens = 48"), encoding="utf-8")
+    p = Project.open(tmp_path / "p")
+    events = p.audit_log(type_="config-change")
+    assert len(events) == 1 and events[0]["payload"]["changed"] == {"segmentation.max_tokens": [64, 48]}
+    p.close()
+    assert len(Project.open(tmp_path / "p").audit_log(type_="config-change")) == 1
+
+
 def test_init_creates_db_index_and_config(tmp_path):
     proj = Project.init(tmp_path / "p", coder="ann", embedder="hash")
     assert (tmp_path / "p" / "project.db").is_file()

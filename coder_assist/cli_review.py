@@ -201,6 +201,74 @@ def register(app: typer.Typer, ctx: Any) -> None:
         if t["undone_by"]:
             out.print(f"  undone by {t['undone_by']['coder']} at {t['undone_by']['at']}", markup=False)
 
+    @app.command()
+    @handled
+    def categorize(
+        wave: Annotated[Optional[int], typer.Option(help="Only codes applied in this wave.")] = None,
+        threshold: Annotated[Optional[float], typer.Option(help="Cosine distance at which clusters stop merging (default 0.6).")] = None,
+    ) -> None:
+        """Focused coding: cluster accepted initial codes into proposed categories, for you to confirm."""
+        with ctx.open() as proj:
+            r = proj.categorize(wave=wave, threshold=threshold, coder=state.coder)
+            rows = proj.category_suggestion_rows() if r.run_id else []
+        out.print(f"{r.codes} accepted codes -> {r.categories} proposed categories "
+                  f"({len(r.unclustered)} codes stand alone; threshold {r.threshold})", markup=False)  # fmt: skip
+        for c in [x for x in rows if x["run_id"] == r.run_id]:
+            out.print(f"  #{c['id']} {c['name']}: {', '.join(c['properties']['members'])}", markup=False)
+        if r.categories:
+            out.print("confirm with: coder-assist categories accept ID [--name NAME] (or reject ID)")
+
+    cat_app = typer.Typer(help="Focused categories: list proposals and confirmed categories, confirm or reject.")
+    app.add_typer(cat_app, name="categories")
+
+    @cat_app.callback(invoke_without_command=True)
+    @handled
+    def categories_list(typer_ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        """List category proposals and their status."""
+        if typer_ctx.invoked_subcommand:
+            return
+        with ctx.open() as proj:
+            rows = proj.category_suggestion_rows()
+        if as_json:
+            return ctx.print_json(rows)
+        for c in rows:
+            out.print(f"#{c['id']} {c['status']:<9} {c['name']}  ({len(c['member_code_ids'])} codes; "
+                      f"terms: {', '.join(c['top_terms'])})", markup=False)  # fmt: skip
+
+    @cat_app.command("accept")
+    @handled
+    def categories_accept(suggestion: int, name: Annotated[Optional[str], typer.Option(help="Your name for it.")] = None,
+                          definition: Annotated[Optional[str], typer.Option()] = None) -> None:  # fmt: skip
+        """Confirm a proposed category (optionally renamed and redefined)."""
+        with ctx.open() as proj:
+            cid = proj.decide_category(suggestion, "edit" if (name or definition) else "accept", name=name,
+                                       definition=definition, coder=state.coder)  # fmt: skip
+        out.print(f"category {cid} confirmed", markup=False)
+
+    @cat_app.command("reject")
+    @handled
+    def categories_reject(suggestion: int, note: Annotated[Optional[str], typer.Option()] = None) -> None:
+        """Reject a proposed category."""
+        with ctx.open() as proj:
+            proj.decide_category(suggestion, "reject", coder=state.coder, note=note)
+        out.print(f"category suggestion {suggestion} rejected", markup=False)
+
+    @app.command()
+    @handled
+    def lineage(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        """Initial code -> focused category -> construct."""
+        with ctx.open() as proj:
+            rows = proj.lineage()
+        if as_json:
+            return ctx.print_json(rows)
+        current = object()
+        for r in rows:
+            if r["category"] != current:
+                current = r["category"]
+                out.print(f"{current or '(no category yet)'}", markup=False)
+            links = f"  -> {', '.join(r['constructs'])}" if r["constructs"] else ""
+            out.print(f"    {r['label']} [{r['codings']}]{links}", markup=False)
+
     codes_app = typer.Typer(help="The codebook: list codes (default) or edit it by hand.", no_args_is_help=False)
     app.add_typer(codes_app, name="codes")
 

@@ -9,6 +9,7 @@ stale version is refused with a clear conflict message instead of overwriting an
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -318,3 +319,42 @@ def read_decisions_csv(path: Any) -> list[tuple[int, dict[str, Any]]]:
     if not rows:
         raise InputError(path, "no decisions in the file")
     return rows
+
+
+# -- categories ------------------------------------------------------------------------------------
+def decide_category(
+    conn: sqlite3.Connection, suggestion_id: int, action: str, coder: str | None, *, name: str | None = None,
+    definition: str | None = None, note: str | None = None, expected_version: int | None = None,
+) -> int | None:  # fmt: skip
+    """Confirm (``accept``, or ``edit`` with a new name/definition) or ``reject`` a proposed
+    category. Returns the new category's id when one is created."""
+    if action not in ("accept", "edit", "reject"):
+        raise CoderAssistError(f"unknown category action {action!r} (accept, edit, reject)")
+    with human_decision(conn, coder) as who:
+        s = conn.execute("SELECT * FROM category_suggestions WHERE id = ?", (suggestion_id,)).fetchone()
+        if s is None:
+            raise CoderAssistError(f"no category suggestion {suggestion_id}")
+        if expected_version is not None and s["version"] != expected_version:
+            raise Conflict(f"category suggestion {suggestion_id} changed since you saw it")
+        if s["status"] != "proposed":
+            raise Conflict(f"category suggestion {suggestion_id} was already {s['status']}")
+        to_status = {"accept": "accepted", "edit": "edited", "reject": "rejected"}[action]
+        conn.execute("UPDATE category_suggestions SET status = ?, version = version + 1 WHERE id = ?", (to_status, suggestion_id))
+        category_id = None
+        final_name = (name or s["name"]) if action != "reject" else None
+        if action != "reject":
+            category_id = conn.execute(
+                "INSERT INTO categories (name, definition, properties, suggestion_id, created_at, created_by)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (final_name, definition or s["definition"], s["properties"], suggestion_id, utcnow(), who),
+            ).lastrowid
+            for code_id in json.loads(s["member_code_ids"]):
+                if conn.execute("SELECT 1 FROM codes WHERE id = ? AND active = 1", (code_id,)).fetchone():
+                    conn.execute("INSERT INTO category_members (category_id, code_id) VALUES (?, ?)", (category_id, code_id))
+        conn.execute(
+            "INSERT INTO decisions (action, coder, at, from_status, to_status, label, note, target) VALUES (?,?,?,?,?,?,?,?)",
+            (f"category:{action}", who, utcnow(), s["status"], to_status, final_name, note, f"category_suggestion:{suggestion_id}"),
+        )
+        audit.append(conn, who, "decision", {"target": f"category_suggestion:{suggestion_id}", "action": action,
+                                            "category_id": category_id, "name": final_name, "note": note})  # fmt: skip
+        return int(category_id) if category_id else None

@@ -237,3 +237,99 @@ migration(
     CREATE TRIGGER events_append_only_d BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only'); END
     """,
 )
+
+
+# From codes to theory (issue: categories, frameworks, memos). Engine output goes to
+# category_suggestions, link_suggestions and memo_drafts; confirmed results live in categories,
+# category_members, construct_links and memos, which only a human decision may write.
+migration(
+    "m004_theory",
+    f"""
+    ALTER TABLE decisions ADD COLUMN target TEXT;
+    CREATE TABLE category_suggestions (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        name TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        properties TEXT NOT NULL,
+        member_code_ids TEXT NOT NULL,
+        medoid_code_id INTEGER REFERENCES codes (id),
+        top_terms TEXT NOT NULL,
+        params TEXT NOT NULL,
+        raw_response TEXT,
+        status TEXT NOT NULL DEFAULT 'proposed',
+        version INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE categories (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        definition TEXT,
+        properties TEXT NOT NULL DEFAULT '{{}}',
+        suggestion_id INTEGER REFERENCES category_suggestions (id),
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL
+    );
+    CREATE TABLE category_members (
+        category_id INTEGER NOT NULL REFERENCES categories (id),
+        code_id INTEGER NOT NULL REFERENCES codes (id),
+        active INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (category_id, code_id)
+    );
+    CREATE TABLE link_suggestions (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        framework TEXT NOT NULL,
+        construct TEXT,
+        level TEXT NOT NULL,
+        target TEXT NOT NULL,
+        confidence REAL NOT NULL,
+        rationale TEXT NOT NULL,
+        evidence TEXT NOT NULL,
+        abstained INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'proposed',
+        version INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE construct_links (
+        id INTEGER PRIMARY KEY,
+        framework TEXT NOT NULL,
+        construct TEXT NOT NULL,
+        level TEXT NOT NULL,
+        target TEXT NOT NULL,
+        suggestion_id INTEGER REFERENCES link_suggestions (id),
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL
+    );
+    CREATE TABLE memos (
+        id INTEGER PRIMARY KEY,
+        subject TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        citations TEXT NOT NULL DEFAULT '[]',
+        draft_id INTEGER,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        UNIQUE (subject, version)
+    );
+    CREATE TRIGGER categories_guard_i BEFORE INSERT ON categories WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END;
+    CREATE TRIGGER categories_guard_u BEFORE UPDATE ON categories WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END;
+    CREATE TRIGGER category_members_guard_i BEFORE INSERT ON category_members WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END;
+    CREATE TRIGGER category_members_guard_u BEFORE UPDATE ON category_members WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END;
+    CREATE TRIGGER construct_links_guard_i BEFORE INSERT ON construct_links WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END;
+    CREATE TRIGGER construct_links_guard_u BEFORE UPDATE ON construct_links WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END;
+    CREATE TRIGGER memos_guard_i BEFORE INSERT ON memos WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END;
+    CREATE TRIGGER memos_guard_u BEFORE UPDATE ON memos BEGIN SELECT RAISE(ABORT, 'memo versions are append-only: save a new version'); END;
+    CREATE TRIGGER category_suggestions_guard BEFORE UPDATE OF status, version ON category_suggestions
+        WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END;
+    CREATE TRIGGER link_suggestions_guard BEFORE UPDATE OF status, version ON link_suggestions
+        WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END
+    """,
+)

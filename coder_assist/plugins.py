@@ -44,6 +44,13 @@ def provider_factories() -> dict[str, Callable[..., Any]]:
     return found
 
 
+def framework_factories() -> dict[str, Callable[..., Any]]:
+    """Id -> factory for every construct framework registered by a plug-in."""
+    found: dict[str, Callable[..., Any]] = {}
+    load_plugins().hook.register_frameworks(register=lambda name, factory: found.setdefault(name, factory))
+    return found
+
+
 def plugin_names() -> list[str]:
     """Names of the registered plug-ins (for ``coder-assist plugins``)."""
     load_plugins()

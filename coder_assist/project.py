@@ -548,6 +548,53 @@ class Project:
         out["undone_by"] = dict(later) if later else None
         return out
 
+    # -- focused coding and lineage ----------------------------------------------------------------
+    def categorize(self, *, wave: int | None = None, threshold: float | None = None, coder: str | None = None) -> Any:
+        """Cluster accepted initial codes into proposed categories (suggestions only)."""
+        from .categorize import DISTANCE_THRESHOLD, categorize
+
+        return categorize(self, wave=wave, threshold=threshold or DISTANCE_THRESHOLD, coder=coder)
+
+    def category_suggestion_rows(self, status: str | None = None) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT * FROM category_suggestions" + (" WHERE status = ?" if status else "") + " ORDER BY id",
+            (status,) if status else (),
+        ).fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            for key in ("properties", "member_code_ids", "top_terms", "params"):
+                d[key] = json.loads(d[key])
+            out.append(d)
+        return out
+
+    def decide_category(self, suggestion_id: int, action: str = "accept", *, name: str | None = None,
+                        definition: str | None = None, coder: str | None = None, note: str | None = None) -> int | None:  # fmt: skip
+        """Confirm (accept, or edit with a new name/definition) or reject a proposed category."""
+        from .decisions import decide_category
+
+        return decide_category(self.conn, suggestion_id, action, self.decider(coder), name=name,
+                               definition=definition, note=note)  # fmt: skip
+
+    def lineage(self) -> list[dict[str, Any]]:
+        """Initial code -> focused category -> construct, for every active code."""
+        rows = self.conn.execute(
+            "SELECT c.id, c.label, cat.id AS category_id, cat.name AS category,"
+            " (SELECT count(*) FROM codings g WHERE g.code_id = c.id AND g.active = 1) AS codings"
+            " FROM codes c LEFT JOIN category_members m ON m.code_id = c.id AND m.active = 1"
+            " LEFT JOIN categories cat ON cat.id = m.category_id AND cat.active = 1"
+            " WHERE c.active = 1 ORDER BY cat.name IS NULL, cat.name, c.label"
+        ).fetchall()
+        links = self.conn.execute("SELECT framework, construct, level, target FROM construct_links WHERE active = 1").fetchall()
+        by_target: dict[tuple[str, str], list[str]] = {}
+        for link in links:
+            by_target.setdefault((link["level"], link["target"]), []).append(f"{link['framework']}.{link['construct']}")
+        return [
+            dict(r) | {"constructs": sorted(set(by_target.get(("code", str(r["id"])), [])
+                                                + by_target.get(("category", str(r["category_id"])), [])))}
+            for r in rows
+        ]  # fmt: skip
+
     # -- audit ---------------------------------------------------------------------------------
     def verify_audit(self) -> list[audit.ChainBreak]:
         """Check the hash chain and the anchor file; empty means intact."""

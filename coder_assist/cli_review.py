@@ -269,6 +269,146 @@ def register(app: typer.Typer, ctx: Any) -> None:
             links = f"  -> {', '.join(r['constructs'])}" if r["constructs"] else ""
             out.print(f"    {r['label']} [{r['codings']}]{links}", markup=False)
 
+    fw_app = typer.Typer(help="Construct frameworks: built-in, project (frameworks/*.yaml) and plug-ins.", no_args_is_help=True)
+    app.add_typer(fw_app, name="frameworks")
+
+    @fw_app.command("list")
+    @handled
+    def frameworks_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        """List the available frameworks."""
+        with ctx.open() as proj:
+            found = proj.frameworks()
+        rows = [{"id": f.id, "name": f.name, "version": f.version, "constructs": len(f.constructs)} for f in found.values()]
+        if as_json:
+            return ctx.print_json(rows)
+        for r in rows:
+            out.print(f"{r['id']:<24} v{r['version']:<6} {r['constructs']:>3} constructs  {r['name']}", markup=False)
+
+    @fw_app.command("show")
+    @handled
+    def frameworks_show(framework_id: Annotated[str, typer.Argument(metavar="ID")],
+                        as_json: Annotated[bool, typer.Option("--json")] = False) -> None:  # fmt: skip
+        """Show a framework's constructs with definitions and cues."""
+        with ctx.open() as proj:
+            f = proj.framework(framework_id)
+        if as_json:
+            return ctx.print_json(f.model_dump())
+        out.print(f"{f.name} ({f.id} v{f.version})\n{f.description}\nSource: {f.source_note}\n", markup=False)
+        for c in f.constructs:
+            out.print(f"{c.id}: {c.name}{f'  (under {c.parent})' if c.parent else ''}", markup=False)
+            out.print(f"    {c.definition}", markup=False)
+            out.print(f"    use when: {'; '.join(c.include)}", markup=False)
+            out.print(f"    not when: {'; '.join(c.exclude)}", markup=False)
+
+    @fw_app.command("validate")
+    @handled
+    def frameworks_validate(file: Annotated[Path, typer.Argument(metavar="FILE.yaml")]) -> None:
+        """Check a framework file against the schema and the known frameworks."""
+        from .frameworks import builtin_frameworks, check_references, load_framework
+
+        f = load_framework(file)
+        problems = check_references({**builtin_frameworks(), f.id: f})
+        problems = [p for p in problems if p.startswith(f.id) or f.id in p]
+        for p in problems:
+            err.print(f"error: {file}: {p}", markup=False)
+        if problems:
+            raise typer.Exit(1)
+        out.print(f"{file}: framework {f.id!r} is valid ({len(f.constructs)} constructs)", markup=False)
+
+    @app.command("map")
+    @handled
+    def map_cmd(
+        framework: Annotated[str, typer.Option(help="Framework id, e.g. ivpd.")],
+        level: Annotated[str, typer.Option(help="segment, code or category.")] = "code",
+        threshold: Annotated[Optional[float], typer.Option(help="Abstain below this similarity (default: calibrated).")] = None,
+    ) -> None:
+        """Propose links from segments, codes or categories to a framework's constructs; abstains when nothing fits."""
+        with ctx.open() as proj:
+            r = proj.map(framework, level=level, threshold=threshold, coder=state.coder)
+        out.print(f"{r.items} {level}s: {r.linked} links proposed, {r.abstained} abstained "
+                  f"(threshold {r.threshold:.2f}); confirm with 'coder-assist links accept ID'", markup=False)  # fmt: skip
+
+    links_app = typer.Typer(help="Proposed and confirmed construct links.")
+    app.add_typer(links_app, name="links")
+
+    @links_app.callback(invoke_without_command=True)
+    @handled
+    def links_list(typer_ctx: typer.Context, status: Annotated[Optional[str], typer.Option()] = None,
+                   framework: Annotated[Optional[str], typer.Option()] = None,
+                   as_json: Annotated[bool, typer.Option("--json")] = False) -> None:  # fmt: skip
+        """List construct-link suggestions."""
+        if typer_ctx.invoked_subcommand:
+            return
+        with ctx.open() as proj:
+            rows = proj.link_suggestion_rows(status, framework)
+        if as_json:
+            return ctx.print_json(rows)
+        for r in rows:
+            out.print(f"#{r['id']} {r['status']:<9} {r['level']} {r['target']} -> {r['framework']}.{r['construct']} "
+                      f"({r['confidence']:.2f})", markup=False)  # fmt: skip
+
+    @links_app.command("accept")
+    @handled
+    def links_accept(ids: Annotated[list[int], typer.Argument(metavar="ID...")]) -> None:
+        """Confirm construct links."""
+        with ctx.open() as proj:
+            for i in ids:
+                proj.decide_link(i, "accept", coder=state.coder)
+        out.print(f"{len(ids)} links confirmed", markup=False)
+
+    @links_app.command("reject")
+    @handled
+    def links_reject(ids: Annotated[list[int], typer.Argument(metavar="ID...")],
+                     note: Annotated[Optional[str], typer.Option()] = None) -> None:  # fmt: skip
+        """Reject construct links."""
+        with ctx.open() as proj:
+            for i in ids:
+                proj.decide_link(i, "reject", coder=state.coder, note=note)
+        out.print(f"{len(ids)} links rejected", markup=False)
+
+    @app.command("eval")
+    @handled
+    def eval_cmd(
+        gold: Annotated[Path, typer.Option(help="JSONL of {quote, framework, label}.", metavar="FILE.jsonl")],
+        framework: Annotated[Optional[str], typer.Option(help="Only this framework.")] = None,
+        provider: Annotated[str, typer.Option(help="Only 'offline' is evaluated so far.")] = "offline",
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """Map each gold quote and report accuracy, macro-F1 and Cohen's kappa per framework."""
+        if provider != "offline":
+            raise CoderAssistError("eval covers the offline mapper so far; LLM mapping is not implemented yet")
+        from .evaluate import Scores, confusion_table
+
+        with ctx.open() as proj:
+            results = proj.evaluate_gold(gold, framework)
+            embedder = proj.embedder.name
+        if as_json:
+            return ctx.print_json([vars(r) for r in results])
+        for r in results:
+            out.print(f"{r.framework} (n={r.n}, offline mapper, {embedder}, threshold {r.threshold:.2f}):", markup=False)
+            out.print(f"  accuracy {r.accuracy:.3f}  macro-F1 {r.macro_f1:.3f}  kappa {r.kappa:.3f}", markup=False)
+            out.print(f"  5-fold cross-validated (threshold calibrated on the other folds): accuracy {r.cv_accuracy:.3f}"
+                      f"  macro-F1 {r.cv_macro_f1:.3f}  kappa {r.cv_kappa:.3f}", markup=False)  # fmt: skip
+            s = Scores(r.n, r.accuracy, r.macro_f1, r.kappa, r.labels, r.confusion)
+            out.print("\n".join("  " + line for line in confusion_table(s).splitlines()), markup=False)
+
+    @app.command()
+    @handled
+    def saturation(as_json: Annotated[bool, typer.Option("--json")] = False,
+                   window: Annotated[int, typer.Option(help="Interviews the plateau signal looks back over.")] = 3) -> None:  # fmt: skip
+        """New initial codes and categories per interview and per wave, with a plateau signal."""
+        with ctx.open() as proj:
+            s = proj.saturation(window)
+        if as_json:
+            return ctx.print_json(vars(s))
+        for r in s.interviews:
+            out.print(f"wave {r['wave'] or '-'}  {r['document'][:40]:<40} +{r['new_codes']:<3} codes ({r['cumulative_codes']:>4})"
+                      f"  +{r['new_categories']} categories ({r['cumulative_categories']})", markup=False)  # fmt: skip
+        for w in s.waves:
+            out.print(f"wave {w['wave'] or '-'}: {w['interviews']} interviews, {w['new_codes']} new codes, "
+                      f"{w['new_categories']} new categories", markup=False)  # fmt: skip
+        out.print(s.signal, markup=False)
+
     codes_app = typer.Typer(help="The codebook: list codes (default) or edit it by hand.", no_args_is_help=False)
     app.add_typer(codes_app, name="codes")
 

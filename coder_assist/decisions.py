@@ -358,3 +358,35 @@ def decide_category(
         audit.append(conn, who, "decision", {"target": f"category_suggestion:{suggestion_id}", "action": action,
                                             "category_id": category_id, "name": final_name, "note": note})  # fmt: skip
         return int(category_id) if category_id else None
+
+
+# -- construct links -------------------------------------------------------------------------------
+def decide_link(conn: sqlite3.Connection, suggestion_id: int, action: str, coder: str | None,
+                note: str | None = None) -> int | None:  # fmt: skip
+    """Confirm (``accept``) or ``reject`` a proposed construct link. Returns the link's id."""
+    if action not in ("accept", "reject"):
+        raise CoderAssistError(f"unknown link action {action!r} (accept, reject)")
+    with human_decision(conn, coder) as who:
+        s = conn.execute("SELECT * FROM link_suggestions WHERE id = ?", (suggestion_id,)).fetchone()
+        if s is None:
+            raise CoderAssistError(f"no link suggestion {suggestion_id}")
+        if s["status"] != "proposed":
+            raise Conflict(f"link suggestion {suggestion_id} was already {s['status']}")
+        to_status = "accepted" if action == "accept" else "rejected"
+        conn.execute("UPDATE link_suggestions SET status = ?, version = version + 1 WHERE id = ?", (to_status, suggestion_id))
+        link_id = None
+        if action == "accept":
+            link_id = conn.execute(
+                "INSERT INTO construct_links (framework, construct, level, target, suggestion_id, created_at, created_by)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (s["framework"], s["construct"], s["level"], s["target"], suggestion_id, utcnow(), who),
+            ).lastrowid
+        conn.execute(
+            "INSERT INTO decisions (action, coder, at, from_status, to_status, label, note, target) VALUES (?,?,?,?,?,?,?,?)",
+            (f"link:{action}", who, utcnow(), s["status"], to_status, f"{s['framework']}.{s['construct']}", note,
+             f"link_suggestion:{suggestion_id}"),
+        )  # fmt: skip
+        audit.append(conn, who, "decision", {"target": f"link_suggestion:{suggestion_id}", "action": action,
+                                            "link_id": link_id, "construct": f"{s['framework']}.{s['construct']}",
+                                            "level": s["level"], "item": s["target"], "note": note})  # fmt: skip
+        return int(link_id) if link_id else None

@@ -576,6 +576,56 @@ class Project:
         return decide_category(self.conn, suggestion_id, action, self.decider(coder), name=name,
                                definition=definition, note=note)  # fmt: skip
 
+    # -- construct frameworks ---------------------------------------------------------------------
+    def frameworks(self) -> dict[str, Any]:
+        """Built-in, project (``frameworks/*.yaml``) and plug-in frameworks, by id."""
+        from .frameworks import find_frameworks
+
+        return find_frameworks(self.root)
+
+    def framework(self, framework_id: str) -> Any:
+        found = self.frameworks()
+        if framework_id not in found:
+            raise CoderAssistError(f"unknown framework {framework_id!r} (known: {', '.join(sorted(found))})")
+        return found[framework_id]
+
+    def map(self, framework: str, *, level: str = "code", threshold: float | None = None, coder: str | None = None) -> Any:
+        """Propose construct links for segments, codes or categories (suggestions only)."""
+        from .mapping import map_constructs
+
+        return map_constructs(self, self.framework(framework), level, threshold, coder)
+
+    def link_suggestion_rows(self, status: str | None = None, framework: str | None = None) -> list[dict[str, Any]]:
+        conds, params = [], []
+        for cond, value in (("status = ?", status), ("framework = ?", framework)):
+            if value:
+                conds.append(cond)
+                params.append(value)
+        rows = self.conn.execute(
+            f"SELECT * FROM link_suggestions {'WHERE ' + ' AND '.join(conds) if conds else ''} ORDER BY id", params
+        ).fetchall()
+        return [dict(r) | {"evidence": json.loads(r["evidence"])} for r in rows]
+
+    def decide_link(self, suggestion_id: int, action: str = "accept", *, coder: str | None = None,
+                    note: str | None = None) -> int | None:  # fmt: skip
+        from .decisions import decide_link
+
+        return decide_link(self.conn, suggestion_id, action, self.decider(coder), note)
+
+    def evaluate_gold(self, gold_path: str | Path, framework: str | None = None) -> list[Any]:
+        """Score the offline construct mapper against a labelled JSONL set, per framework."""
+        from .mapping import evaluate, load_gold
+
+        records = load_gold(gold_path)
+        ids = sorted({r["framework"] for r in records}) if framework is None else [framework]
+        return [evaluate(self.framework(f), self.embedder, [r for r in records if r["framework"] == f]) for f in ids]
+
+    def saturation(self, window: int = 3, share: float = 0.05) -> Any:
+        """New codes and categories per interview and per wave, and a plateau signal."""
+        from .saturation import saturation
+
+        return saturation(self, window, share)
+
     def lineage(self) -> list[dict[str, Any]]:
         """Initial code -> focused category -> construct, for every active code."""
         rows = self.conn.execute(

@@ -333,3 +333,52 @@ migration(
         WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END
     """,
 )
+
+
+# Memo drafts (engine output, offered for acceptance) and analysis proposals (dyad postures,
+# IVPD comparisons), confirmed by a person into memos and confirmed_analyses.
+migration(
+    "m005_memo_drafts_and_analyses",
+    f"""
+    CREATE TABLE memo_drafts (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        body TEXT NOT NULL,
+        citations TEXT NOT NULL,
+        ungrounded INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL DEFAULT 'proposed',
+        version INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE analysis_suggestions (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        case_id TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'proposed',
+        version INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE confirmed_analyses (
+        id INTEGER PRIMARY KEY,
+        suggestion_id INTEGER NOT NULL REFERENCES analysis_suggestions (id),
+        kind TEXT NOT NULL,
+        case_id TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL
+    );
+    CREATE TRIGGER memo_drafts_guard BEFORE UPDATE OF status, version ON memo_drafts
+        WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END;
+    CREATE TRIGGER analysis_suggestions_guard BEFORE UPDATE OF status, version ON analysis_suggestions
+        WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END;
+    CREATE TRIGGER confirmed_analyses_guard_i BEFORE INSERT ON confirmed_analyses WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END;
+    CREATE TRIGGER confirmed_analyses_guard_u BEFORE UPDATE ON confirmed_analyses WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END
+    """,
+)

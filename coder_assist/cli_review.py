@@ -409,6 +409,103 @@ def register(app: typer.Typer, ctx: Any) -> None:
                       f"{w['new_categories']} new categories", markup=False)  # fmt: skip
         out.print(s.signal, markup=False)
 
+    memo_app = typer.Typer(help="Theory memos: draft from the data, accept or edit, write your own, show, export.",
+                           no_args_is_help=True)  # fmt: skip
+    app.add_typer(memo_app, name="memo")
+
+    @memo_app.command("draft")
+    @handled
+    def memo_draft(
+        category: Annotated[Optional[str], typer.Option(help="A confirmed category (name or id).")] = None,
+        construct: Annotated[Optional[str], typer.Option(help="framework.construct, e.g. ivpd.locus.")] = None,
+        case: Annotated[Optional[str], typer.Option(help="A case id.")] = None,
+    ) -> None:
+        """Draft a memo from the coded data; every quote is anchored and verified. It waits for you to accept it."""
+        with ctx.open() as proj:
+            draft_id = proj.draft_memo(category=category, construct=construct, case=case, coder=state.coder)
+            d = proj.memo_drafts()[-1]
+        out.print(d["body"], markup=False, soft_wrap=True)
+        out.print(f"draft {draft_id} ({len(d['citations'])} anchored quotes, {d['ungrounded']} not found); accept with "
+                  f"'coder-assist memo accept {draft_id}' (add --file F to accept your edited version)", markup=False)  # fmt: skip
+
+    @memo_app.command("drafts")
+    @handled
+    def memo_drafts_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        """List memo drafts."""
+        with ctx.open() as proj:
+            rows = proj.memo_drafts()
+        if as_json:
+            return ctx.print_json(rows)
+        for r in rows:
+            out.print(f"#{r['id']} {r['status']:<9} {r['subject']}  ({len(r['citations'])} quotes)", markup=False)
+
+    @memo_app.command("accept")
+    @handled
+    def memo_accept(draft: int, file: Annotated[Optional[Path], typer.Option(help="Your edited version of the draft.")] = None,
+                    note: Annotated[Optional[str], typer.Option()] = None) -> None:  # fmt: skip
+        """Accept a draft (or your edited version of it) as the next memo version."""
+        body = file.read_text(encoding="utf-8") if file else None
+        with ctx.open() as proj:
+            memo_id = proj.accept_memo(draft, body=body, coder=state.coder, note=note)
+            m = next(x for x in proj.memos() if x["id"] == memo_id)
+        out.print(f"memo '{m['subject']}' version {m['version']} saved ({len(m['citations'])} verified quotes)", markup=False)
+
+    @memo_app.command("reject")
+    @handled
+    def memo_reject(draft: int, note: Annotated[Optional[str], typer.Option()] = None) -> None:
+        """Reject a memo draft."""
+        with ctx.open() as proj:
+            proj.reject_memo(draft, coder=state.coder, note=note)
+        out.print(f"memo draft {draft} rejected", markup=False)
+
+    @memo_app.command("write")
+    @handled
+    def memo_write(subject: str, file: Annotated[Path, typer.Option(help="Markdown file with your memo.")],
+                   kind: Annotated[str, typer.Option(help="reflexive or theory.")] = "reflexive") -> None:  # fmt: skip
+        """Save a memo you wrote; quotes anchored as «words» [source@start:end] are verified."""
+        from .errors import InputError
+
+        try:
+            body = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(file, f"cannot read: {exc}") from None
+        with ctx.open() as proj:
+            memo_id = proj.write_memo(subject, body, kind=kind, coder=state.coder)
+            m = next(x for x in proj.memos() if x["id"] == memo_id)
+        out.print(f"memo '{subject}' version {m['version']} saved", markup=False)
+
+    @memo_app.command("show")
+    @handled
+    def memo_show(subject: str, version: Annotated[Optional[int], typer.Option()] = None) -> None:
+        """Print a memo (latest version unless --version)."""
+        with ctx.open() as proj:
+            rows = proj.memos(subject)
+        if not rows:
+            raise CoderAssistError(f"no memo {subject!r}")
+        m = next((r for r in rows if r["version"] == version), None) if version else rows[-1]
+        if m is None:
+            raise CoderAssistError(f"memo {subject!r} has no version {version}")
+        out.print(m["body"], markup=False, soft_wrap=True)
+        out.print(f"({m['subject']} v{m['version']}, {m['kind']}, by {m['created_by']} at {m['created_at'][:19]})", markup=False)
+
+    @memo_app.command("export")
+    @handled
+    def memo_export(folder: Annotated[Path, typer.Argument(help="Folder for one Markdown file per memo (latest versions).")]) -> None:
+        """Export the latest version of every memo as Markdown."""
+        import re as _re
+
+        with ctx.open() as proj:
+            latest: dict[str, dict] = {}
+            for m in proj.memos():
+                latest[m["subject"]] = m
+            folder.mkdir(parents=True, exist_ok=True)
+            for subject, m in latest.items():
+                (folder / (_re.sub(r"[^\w.-]+", "_", subject) + ".md")).write_text(m["body"], encoding="utf-8")
+            with __import__("coder_assist.db", fromlist=["transaction"]).transaction(proj.conn):
+                __import__("coder_assist.audit", fromlist=["append"]).append(
+                    proj.conn, proj.actor(state.coder), "memo-export", {"folder": str(folder), "memos": len(latest)})
+        out.print(f"exported {len(latest)} memos to {folder}", markup=False)
+
     codes_app = typer.Typer(help="The codebook: list codes (default) or edit it by hand.", no_args_is_help=False)
     app.add_typer(codes_app, name="codes")
 

@@ -620,6 +620,46 @@ class Project:
         ids = sorted({r["framework"] for r in records}) if framework is None else [framework]
         return [evaluate(self.framework(f), self.embedder, [r for r in records if r["framework"] == f]) for f in ids]
 
+    # -- memos -------------------------------------------------------------------------------------
+    def draft_memo(self, *, category: str | None = None, construct: str | None = None, case: str | None = None,
+                   coder: str | None = None) -> int:  # fmt: skip
+        """Draft a theory memo (a suggestion) for a confirmed category, a construct or a case."""
+        from .memos import draft_memo
+
+        return draft_memo(self, category=category, construct=construct, case=case, coder=coder)
+
+    def memo_drafts(self, status: str | None = None) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT * FROM memo_drafts" + (" WHERE status = ?" if status else "") + " ORDER BY id",
+                                 (status,) if status else ()).fetchall()  # fmt: skip
+        return [dict(r) | {"citations": json.loads(r["citations"])} for r in rows]
+
+    def accept_memo(self, draft_id: int, *, body: str | None = None, coder: str | None = None, note: str | None = None) -> int:
+        """Accept a draft, as it is or edited (``body``), as the next version of its subject's memo."""
+        from .memos import save_memo
+
+        d = self.conn.execute("SELECT subject, body FROM memo_drafts WHERE id = ?", (draft_id,)).fetchone()
+        if d is None:
+            raise CoderAssistError(f"no memo draft {draft_id}")
+        return save_memo(self, d["subject"], body if body is not None else d["body"], self.decider(coder),
+                         draft_id=draft_id, note=note)  # fmt: skip
+
+    def reject_memo(self, draft_id: int, *, coder: str | None = None, note: str | None = None) -> None:
+        from .memos import reject_draft
+
+        reject_draft(self, draft_id, self.decider(coder), note)
+
+    def write_memo(self, subject: str, body: str, *, kind: str = "reflexive", coder: str | None = None) -> int:
+        """Save a memo a researcher wrote (reflexive, or a new version of a theory memo)."""
+        from .memos import save_memo
+
+        return save_memo(self, subject, body, self.decider(coder), kind=kind)
+
+    def memos(self, subject: str | None = None) -> list[dict[str, Any]]:
+        """Memo versions, newest last."""
+        rows = self.conn.execute("SELECT * FROM memos" + (" WHERE subject = ?" if subject else "") + " ORDER BY subject, version",
+                                 (subject,) if subject else ()).fetchall()  # fmt: skip
+        return [dict(r) | {"citations": json.loads(r["citations"])} for r in rows]
+
     def saturation(self, window: int = 3, share: float = 0.05) -> Any:
         """New codes and categories per interview and per wave, and a plateau signal."""
         from .saturation import saturation

@@ -264,6 +264,7 @@ def code(
     base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1.")] = None,
     limit: Annotated[Optional[int], typer.Option(help="Code at most this many segments in this run.", min=1)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count segments, estimate tokens and cost; call nothing.")] = False,
+    framework: Annotated[Optional[str], typer.Option(help="Deductive coding straight into this framework's constructs (e.g. ivpd).")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Grounded-theory initial coding: propose codes for each segment, as suggestions only.
@@ -275,7 +276,8 @@ def code(
     """
     with _open() as proj:
         report = proj.code(provider=provider, model=model, base_url=base_url, wave=wave, source=source, limit=limit,
-                           dry_run=dry_run, coder=state.coder, progress=None if as_json else RichProgress())  # fmt: skip
+                           dry_run=dry_run, coder=state.coder, progress=None if as_json else RichProgress(),
+                           framework=framework)  # fmt: skip
     for w in report.warnings:
         err.print(f"warning: {w}", markup=False)
     if as_json:

@@ -54,8 +54,9 @@ class RunReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def work_key(provider: Provider, prompt_sha: str) -> str:
-    body = json.dumps([provider.name, provider.model, prompt_sha, provider.params()], sort_keys=True)
+def work_key(provider: Provider, prompt_sha: str, framework: Any = None) -> str:
+    fw = [framework.id, framework.version] if framework is not None else None
+    body = json.dumps([provider.name, provider.model, prompt_sha, provider.params(), fw], sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:24]
 
 
@@ -86,20 +87,21 @@ def select_segments(
 class CodingRun:
     """One run of a provider over a selection of segments."""
 
-    def __init__(self, project: Project, provider: Provider, actor: str) -> None:
+    def __init__(self, project: Project, provider: Provider, actor: str, framework: Any = None) -> None:
+        self.framework = framework
         self.project = project
         self.conn = project.conn
         self.provider = provider
         self.actor = actor
         self.cfg = project.config
-        if provider.prompt_id == "offline-heuristics":
+        if hasattr(provider, "source_sha256"):  # offline heuristics: their source is the "prompt"
             self.prompt: PromptTemplate | None = None
             self.prompt_sha = getattr(provider, "source_sha256")()
             self.prompt_version = "1"
         else:
             self.prompt = load_prompt(provider.prompt_id)
             self.prompt_sha, self.prompt_version = self.prompt.sha256, self.prompt.version
-        self.key = work_key(provider, self.prompt_sha)
+        self.key = work_key(provider, self.prompt_sha, framework)
         mode = self.cfg.privacy.redact
         self.redactor: Redactor | None = None
         if mode == "always" or (mode == "auto" and provider.remote):
@@ -110,6 +112,9 @@ class CodingRun:
 
     # -- inputs -------------------------------------------------------------------------------
     def _codebook(self) -> list[str]:
+        if self.framework is not None:
+            return [f"{c.name}: {c.definition} Use when: {' '.join(c.include)} Not when: {' '.join(c.exclude)}"
+                    for c in self.framework.constructs]  # fmt: skip
         rows = self.conn.execute(
             "SELECT c.label, count(g.id) AS n FROM codes c LEFT JOIN codings g ON g.code_id = c.id AND g.active = 1"
             " WHERE c.active = 1 AND c.kind = 'initial' GROUP BY c.id ORDER BY n DESC, c.label LIMIT 60"
@@ -274,7 +279,7 @@ class CodingRun:
                     "INSERT INTO suggestions (call_id, run_id, segment_id, kind, label, in_vivo, quote, start, end,"
                     " grounding, grounding_score, rationale, reused_code_id, reused_label, status, created_at)"
                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (call_id, run_id, seg["id"], "initial-code", label, int(code.in_vivo), quote, g.start, g.end,
+                    (call_id, run_id, seg["id"], "construct-code" if self.framework is not None else "initial-code", label, int(code.in_vivo), quote, g.start, g.end,
                      g.method, g.score, rationale, reused_id, reused_label, state, now),
                 ).lastrowid)  # fmt: skip
                 report.suggestions += 1
@@ -295,12 +300,13 @@ class CodingRun:
 
 def run_coding(
     project: Project, provider: Provider, actor: str, *, wave: int | None = None, source: str | None = None,
-    limit: int | None = None, dry_run: bool = False, progress: Progress | None = None,
+    limit: int | None = None, dry_run: bool = False, progress: Progress | None = None, framework: Any = None,
 ) -> RunReport:  # fmt: skip
-    """Select segments, skip those already done with the same work key, and code the rest."""
+    """Select segments, skip those already done with the same work key, and code the rest.
+    With ``framework``, coding is deductive: into that framework's constructs."""
     from .progress import NoProgress
 
-    run = CodingRun(project, provider, actor)
+    run = CodingRun(project, provider, actor, framework)
     report = RunReport(None, provider.name, provider.model, dry_run=dry_run)
     segments = select_segments(project.conn, wave=wave, source=source,
                                include_researchers=project.config.coding.include_researchers)  # fmt: skip

@@ -74,7 +74,7 @@ def _last_decider(conn: sqlite3.Connection, sid: int) -> str:
     return f" by {row['coder']} at {row['at'][:19]}" if row else ""
 
 
-def _code_id(conn: sqlite3.Connection, label: str, coder: str, create: bool) -> tuple[int, bool]:
+def _code_id(conn: sqlite3.Connection, label: str, coder: str, create: bool, kind: str = "initial") -> tuple[int, bool]:
     label = " ".join(label.split())
     if not label:
         raise CoderAssistError("a code needs a label")
@@ -83,7 +83,7 @@ def _code_id(conn: sqlite3.Connection, label: str, coder: str, create: bool) -> 
         return row[0], False
     if not create:
         raise CoderAssistError(f"no active code {label!r}")
-    cur = conn.execute("INSERT INTO codes (label, kind, created_at, created_by) VALUES (?, 'initial', ?, ?)", (label, utcnow(), coder))
+    cur = conn.execute("INSERT INTO codes (label, kind, created_at, created_by) VALUES (?, ?, ?, ?)", (label, kind, utcnow(), coder))
     return int(cur.lastrowid), True  # type: ignore[arg-type]
 
 
@@ -139,7 +139,8 @@ def decide(
                 new_label = into
             else:
                 new_label = (label or s["label"]) if action == "edit" else s["label"]
-                code_id, created = _code_id(conn, new_label, who, create=True)
+                kind = "construct" if s["kind"] == "construct-code" else "initial"
+                code_id, created = _code_id(conn, new_label, who, create=True, kind=kind)
         to_status = _TO_STATUS[action]
         if action == "accept" and span is not None:
             to_status = "edited"

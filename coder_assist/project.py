@@ -29,7 +29,7 @@ from .decisions import read_decisions_csv
 from .where import FROM as WHERE_FROM
 from .where import compile_where
 from .plugins import embedder_factories
-from .providers import Provider, get_provider
+from .providers import Provider, get_provider, resolve_name
 from .progress import NoProgress, Progress
 from .tokens import default_counter
 
@@ -368,15 +368,25 @@ class Project:
     def code(
         self, *, provider: str | Provider | None = None, model: str | None = None, base_url: str | None = None,
         wave: int | None = None, source: str | None = None, limit: int | None = None, dry_run: bool = False,
-        coder: str | None = None, progress: Progress | None = None,
+        coder: str | None = None, progress: Progress | None = None, framework: str | None = None,
     ) -> RunReport:  # fmt: skip
-        """Initial coding: the provider proposes codes for each segment, as suggestions only."""
+        """Initial coding: the provider proposes codes for each segment, as suggestions only.
+        With ``framework`` the coding is deductive, straight into that framework's constructs."""
+        fw = self.framework(framework) if framework else None
         if provider is None or isinstance(provider, str):
             overrides = {"name": provider, "model": model, "base_url": base_url}
             section = self.config.provider.model_copy(update={k: v for k, v in overrides.items() if v})
-            provider = get_provider(section)
+            if fw is not None and resolve_name(section) == "offline":
+                from .mapping import calibrated_threshold
+                from .providers.deductive import DeductiveOfflineProvider
+
+                provider = DeductiveOfflineProvider(fw, self.embedder, calibrated_threshold(fw.id, self.embedder.name))
+            else:
+                provider = get_provider(section)
+                if fw is not None:
+                    provider.prompt_id = "deductive-coding"
         return run_coding(self, provider, self.actor(coder), wave=wave, source=source, limit=limit,
-                          dry_run=dry_run, progress=progress)  # fmt: skip
+                          dry_run=dry_run, progress=progress, framework=fw)  # fmt: skip
 
     def suggestion_rows(
         self, status: str | None = None, run_id: str | None = None, where: str | None = None,

@@ -48,7 +48,7 @@ def _codes(segment: str, system: str) -> dict:
     tail = words[6:12] or words[:3]
     normalized = re.sub(r"[^\w\s]", "", " ".join(tail)).upper()
     reuse = _CODEBOOK.search(system)
-    reused = reuse.group("first").strip() if reuse and not reuse.group("first").startswith("(") else None
+    reused = reuse.group("first").split(":")[0].strip() if reuse and not reuse.group("first").startswith("(") else None
     return {"codes": [
         {"label": reused or "Describing the relationship", "in_vivo": False, "quote": exact,
          "rationale": "The opening words set out the situation.", "reused_code": reused},

@@ -270,3 +270,26 @@ def test_remote_host_without_redaction_warns(proj):
     prov = OpenAICompatProvider("gpt-4o-mini", "https://api.example.invalid/v1", api_key=SECRET)
     report = proj.code(provider=prov, dry_run=True)
     assert any("unredacted" in w and "api.example.invalid" in w for w in report.warnings)
+
+
+def test_deductive_coding_with_the_llm_uses_the_framework_codebook(proj, recorder):
+    prov = provider()
+    with recorder.use_cassette("coding_deductive.yaml") as cassette:
+        prov.prompt_id = "deductive-coding"
+        from coder_assist.coding import run_coding
+
+        report = run_coding(proj, prov, "ann", source="nw-interview.txt", limit=2, framework=proj.framework("ivpd"))
+    assert report.coded == 2
+    body = json.loads(cassette.requests[0].body)
+    system = body["messages"][0]["content"]
+    assert "deductive, codebook-driven coding" in system and "Internal value perception dissonance:" in system
+    assert "Use when:" in system and "Not when:" in system
+    rows = proj.suggestion_rows()
+    construct_names = {c.name for c in proj.framework("ivpd").constructs}
+    assert rows and rows[0]["label"] in construct_names
+    kinds = {r[0] for r in proj.conn.execute("SELECT kind FROM suggestions")}
+    assert kinds == {"construct-code"}
+    p = proj.provenance(rows[0]["id"])
+    assert p["prompt_id"] == "deductive-coding" and p["prompt_sha256"] == load_prompt("deductive-coding").sha256
+    proj.accept(rows[0]["id"], coder="ann")
+    assert proj.conn.execute("SELECT kind FROM codes").fetchone()[0] == "construct"

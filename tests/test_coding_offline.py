@@ -194,3 +194,27 @@ def test_cli_code_dry_run_then_run_json(tmp_path):
     assert len(json.loads(r.stdout)) == data["grounded"]
     r = runner.invoke(app, ["-p", str(proj), "code", "--provider", "nonesuch"])
     assert r.exit_code == 1 and "unknown provider 'nonesuch'" in r.stderr
+
+
+def test_offline_deductive_coding_into_constructs(tmp_path):
+    from coder_assist import HashEmbedder
+    from coder_assist.providers.deductive import DeductiveOfflineProvider
+
+    p = Project.init(tmp_path / "p", embedder="hash")
+    p.ingest([FIXTURES / "wave2"], attributes=FIXTURES / "participants.csv")
+    fw = p.framework("ivpd")
+    prov = DeductiveOfflineProvider(fw, HashEmbedder(), threshold=0.2)
+    report = p.code(provider=prov, framework="ivpd")
+    rows = p.suggestion_rows()
+    names = {c.name for c in fw.constructs}
+    assert report.coded > 0 and rows and all(r["label"] in names for r in rows)
+    assert report.ungrounded == 0 and {r["grounding"] for r in rows} == {"exact"}
+    assert all("Offline similarity" in p.provenance(r["id"])["rationale"] for r in rows[:10])
+    assert {k[0] for k in p.conn.execute("SELECT kind FROM suggestions")} == {"construct-code"}
+    # Deductive and initial coding are different work: one does not skip the other.
+    initial = p.code(provider="offline")
+    assert initial.skipped_done == 0 and initial.coded == report.coded
+    # A stricter threshold abstains more (a new work key, since the parameters differ).
+    strict = p.code(provider=DeductiveOfflineProvider(fw, HashEmbedder(), threshold=0.9), framework="ivpd")
+    assert strict.suggestions < report.suggestions
+    p.close()

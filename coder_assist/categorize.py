@@ -84,9 +84,32 @@ def _terms(members: list[dict[str, Any]], everyone: list[dict[str, Any]], k: int
     return sorted(contrast, key=lambda w: (-contrast[w], -inside[w], w))[:k]
 
 
+def _llm_name(project: Project, provider: Any, members: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str, str]:
+    """Ask an LLM provider to name and define a cluster. Returns (fields or None, raw, error)."""
+    from .prompts import load_prompt
+    from .providers.schemas import CategoryProposal
+    from .redact import from_participants
+
+    prompt = load_prompt("category-naming")
+    codes = "\n".join(f"- {m['label']} ({len(m['passages'])})" for m in members)
+    passages = "\n".join(f"- {p}" for m in members for p in m["passages"][:2])
+    system, user = prompt.render(codes=codes, passages=passages)
+    redactor = from_participants(project.participants()) if provider.remote and project.config.privacy.redact != "never" else None
+    if redactor is not None:
+        system, user = redactor.redact(system), redactor.redact(user)
+    reply = provider.structured(system, user, CategoryProposal)
+    if reply.proposal is None:
+        return None, reply.raw, reply.error or "no reply"
+    fields = reply.proposal.model_dump()
+    if redactor is not None:
+        fields = json.loads(redactor.restore(json.dumps(fields, ensure_ascii=False)))
+    return fields | {"prompt_sha256": prompt.sha256}, reply.raw, ""
+
+
 def categorize(project: Project, *, wave: int | None = None, threshold: float = DISTANCE_THRESHOLD,
-               coder: str | None = None) -> CategorizeReport:  # fmt: skip
-    """Propose categories from the accepted codes; returns what was proposed."""
+               coder: str | None = None, provider: Any = None) -> CategorizeReport:  # fmt: skip
+    """Propose categories from the accepted codes; returns what was proposed. With an LLM
+    ``provider`` (one that has ``structured``), the model names and defines each cluster."""
     codes = code_texts(project, wave)
     report = CategorizeReport(None, codes=len(codes), threshold=threshold)
     if len(codes) < 2:
@@ -112,15 +135,26 @@ def categorize(project: Project, *, wave: int | None = None, threshold: float = 
             terms = _terms(members, codes)
             sides = sum((m["sides"] for m in members), Counter())
             waves = sum((m["waves"] for m in members), Counter())
+            name = medoid["label"]
             definition = (f"Offline draft (no model): groups {len(members)} initial codes around '{medoid['label']}'; "
                           f"distinctive terms: {', '.join(terms)}. Write the definition in your own words when you confirm it.")  # fmt: skip
             properties = {"members": [m["label"] for m in members], "codings_by_side": dict(sides),
                           "codings_by_wave": dict(waves), "cohesion": round(float(sims.mean()), 3)}  # fmt: skip
+            who, model, raw = "offline", "agglomerative+medoid", None
+            if provider is not None and hasattr(provider, "structured"):
+                fields, raw, error = _llm_name(project, provider, members)
+                if fields:
+                    name, definition = fields["name"], fields["definition"]
+                    properties |= {"properties": fields["properties"], "dimensions": fields["dimensions"],
+                                   "prompt_sha256": fields["prompt_sha256"]}  # fmt: skip
+                    who, model = provider.name, provider.model
+                else:
+                    properties["llm_error"] = error  # named offline instead, and the failure is kept
             project.conn.execute(
                 "INSERT INTO category_suggestions (run_id, provider, model, name, definition, properties, member_code_ids,"
-                " medoid_code_id, top_terms, params, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (run_id, "offline", "agglomerative+medoid", medoid["label"], definition, json.dumps(properties),
-                 json.dumps([m["id"] for m in members]), medoid["id"], json.dumps(terms), json.dumps(params), utcnow()),
+                " medoid_code_id, top_terms, params, raw_response, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, who, model, name, definition, json.dumps(properties, ensure_ascii=False),
+                 json.dumps([m["id"] for m in members]), medoid["id"], json.dumps(terms), json.dumps(params), raw, utcnow()),
             )  # fmt: skip
             report.categories += 1
         audit.append(project.conn, project.actor(coder), "categorize", {

@@ -206,10 +206,14 @@ def register(app: typer.Typer, ctx: Any) -> None:
     def categorize(
         wave: Annotated[Optional[int], typer.Option(help="Only codes applied in this wave.")] = None,
         threshold: Annotated[Optional[float], typer.Option(help="Cosine distance at which clusters stop merging (default 0.6).")] = None,
+        provider: Annotated[Optional[str], typer.Option(help="offline (medoid naming) or openai (the model names and defines).")] = None,
+        model: Annotated[Optional[str], typer.Option()] = None,
+        base_url: Annotated[Optional[str], typer.Option()] = None,
     ) -> None:
         """Focused coding: cluster accepted initial codes into proposed categories, for you to confirm."""
         with ctx.open() as proj:
-            r = proj.categorize(wave=wave, threshold=threshold, coder=state.coder)
+            r = proj.categorize(wave=wave, threshold=threshold, coder=state.coder, provider=provider, model=model,
+                                base_url=base_url)  # fmt: skip
             rows = proj.category_suggestion_rows() if r.run_id else []
         out.print(f"{r.codes} accepted codes -> {r.categories} proposed categories "
                   f"({len(r.unclustered)} codes stand alone; threshold {r.threshold})", markup=False)  # fmt: skip
@@ -419,10 +423,14 @@ def register(app: typer.Typer, ctx: Any) -> None:
         category: Annotated[Optional[str], typer.Option(help="A confirmed category (name or id).")] = None,
         construct: Annotated[Optional[str], typer.Option(help="framework.construct, e.g. ivpd.locus.")] = None,
         case: Annotated[Optional[str], typer.Option(help="A case id.")] = None,
+        provider: Annotated[Optional[str], typer.Option(help="offline (assembled from the data) or openai (the model writes).")] = None,
+        model: Annotated[Optional[str], typer.Option()] = None,
+        base_url: Annotated[Optional[str], typer.Option()] = None,
     ) -> None:
         """Draft a memo from the coded data; every quote is anchored and verified. It waits for you to accept it."""
         with ctx.open() as proj:
-            draft_id = proj.draft_memo(category=category, construct=construct, case=case, coder=state.coder)
+            draft_id = proj.draft_memo(category=category, construct=construct, case=case, coder=state.coder,
+                                       provider=provider, model=model, base_url=base_url)  # fmt: skip
             d = proj.memo_drafts()[-1]
         out.print(d["body"], markup=False, soft_wrap=True)
         out.print(f"draft {draft_id} ({len(d['citations'])} anchored quotes, {d['ungrounded']} not found); accept with "

@@ -227,26 +227,86 @@ def _subject(project: Project, category: str | None, construct: str | None, case
             "properties": [], "links": []}  # fmt: skip
 
 
+def _llm_body(project: Project, provider: Any, subj: dict[str, Any], evidence: list[Evidence],
+              negatives: list[Evidence]) -> tuple[str | None, list[Evidence], int, str, str]:  # fmt: skip
+    """Ask an LLM for the memo's sections; re-anchor its citations in the passages. Returns
+    (body or None, cited evidence, citations that could not be grounded, raw reply, error)."""
+    from .grounding import locate
+    from .prompts import load_prompt
+    from .providers.schemas import MemoSections
+    from .redact import from_participants
+
+    prompt = load_prompt("memo-draft")
+    passages = {f"E{i + 1}": e for i, e in enumerate(evidence)} | {f"N{i + 1}": e for i, e in enumerate(negatives)}
+    fmt = lambda k, e: f"{k} [{e.speaker}, {e.side or '-'}, {e.role or '-'}, wave {e.wave}]: {e.quote}"  # noqa: E731
+    system, user = prompt.render(
+        subject=subj["title"], definition=subj["definition"] or "(none yet)",
+        evidence="\n".join(fmt(k, e) for k, e in passages.items() if k[0] == "E") or "(none)",
+        negatives="\n".join(fmt(k, e) for k, e in passages.items() if k[0] == "N") or "(none)",
+        comparison="\n".join(_comparison(evidence)),
+    )  # fmt: skip
+    redactor = from_participants(project.participants()) if provider.remote and project.config.privacy.redact != "never" else None
+    if redactor is not None:
+        system, user = redactor.redact(system), redactor.redact(user)
+    reply = provider.structured(system, user, MemoSections)
+    if reply.proposal is None:
+        return None, [], 0, reply.raw, reply.error or "no reply"
+    sections = json.loads(redactor.restore(reply.proposal.model_dump_json()) if redactor else reply.proposal.model_dump_json())
+    cited: list[tuple[Evidence, str]] = []
+    missing = 0
+    for c in sections["citations"]:
+        e = passages.get(c["passage"].strip())
+        g = locate(c["quote"], e.quote, base=e.start, threshold=1.01) if e else None
+        if e is None or g is None or not g.grounded:
+            missing += 1
+            continue
+        doc = project.document_text(e.source)
+        span = Evidence(e.source, e.speaker, e.side, e.role, e.wave, g.start, g.end, doc[g.start : g.end], e.segment_id, e.codes)  # type: ignore[arg-type]
+        if _quotable(span.quote):
+            cited.append((span, c["claim"]))
+    lines = [f"# Memo: {subj['title']}",
+             f"_Draft written by {provider.name} {provider.model} from this project's evidence; every quote below was "
+             "re-located in the transcript and anchored. Rewrite it in your own analytic voice before accepting._",
+             *([f"_{missing} citation(s) from the model could not be found in the passages and were left out._"] if missing else []),
+             "", "## Definition", sections["definition"], "", "## Properties and dimensions",
+             *[f"- {x}" for x in sections["properties"]], "", "## Evidence",
+             *[f"{e.line()} — {claim}" for e, claim in cited], "", "## Comparison across groups", sections["comparison"],
+             *_comparison(evidence), "", "## Negative and disconfirming cases", sections["negative_cases"], "",
+             "## Links to constructs", *(subj["links"] or ["- (no confirmed construct links)"]), "", "## Open questions",
+             *[f"- {q}" for q in sections["open_questions"]], "", "## Theoretical sampling for the next wave",
+             *[f"- {q}" for q in sections["theoretical_sampling"]]]  # fmt: skip
+    return "\n".join(lines) + "\n", [e for e, _ in cited], missing, reply.raw, ""
+
+
 def draft_memo(project: Project, *, category: str | None = None, construct: str | None = None, case: str | None = None,
-               coder: str | None = None) -> int:  # fmt: skip
-    """Assemble a memo draft (a suggestion) and return its id. All quotes are verified first."""
+               coder: str | None = None, provider: Any = None) -> int:  # fmt: skip
+    """Draft a memo (a suggestion) and return its id: assembled offline, or written by an LLM
+    ``provider`` (one with ``structured``) from the same evidence. All quotes are verified."""
     subj = _subject(project, category, construct, case)
     evidence = _diverse(_evidence_for_codes(project, subj["code_ids"]))
     all_labels = {c for e in evidence for c in e.codes}
     negatives = _negative_cases(project, evidence, all_labels) if evidence else []
     questions, sampling = _gaps(project, evidence, subj["title"])
     body = _render(subj["title"], subj["definition"], subj["properties"], evidence, negatives, subj["links"], questions, sampling)
+    who, model, missing, raw = "offline", "assembled-from-data", 0, None
+    if provider is not None and hasattr(provider, "structured"):
+        llm_body, cited, missing, raw, error = _llm_body(project, provider, subj, evidence, negatives)
+        if llm_body is None:
+            raise CoderAssistError(f"the model did not draft the memo: {error}")
+        body, evidence, negatives, who, model = llm_body, cited, [], provider.name, provider.model
     problems = verify_citations(project, body)
     citations = [vars(e) for e in evidence + negatives]
     with transaction(project.conn):
         draft_id = project.conn.execute(
             "INSERT INTO memo_drafts (run_id, provider, model, subject, body, citations, ungrounded, created_at)"
             " VALUES (?,?,?,?,?,?,?,?)",
-            (uuid.uuid4().hex, "offline", "assembled-from-data", subj["key"], body, json.dumps(citations, ensure_ascii=False),
-             len(problems), utcnow()),
+            (uuid.uuid4().hex, who, model, subj["key"], body, json.dumps(citations, ensure_ascii=False),
+             len(problems) + missing, utcnow()),
         ).lastrowid  # fmt: skip
-        audit.append(project.conn, project.actor(coder), "memo-draft", {"draft_id": draft_id, "subject": subj["key"],
-                                                                      "citations": len(citations), "ungrounded": len(problems)})  # fmt: skip
+        audit.append(project.conn, project.actor(coder), "memo-draft", {
+            "draft_id": draft_id, "subject": subj["key"], "provider": who, "model": model, "citations": len(citations),
+            "ungrounded": len(problems) + missing, "raw_response": raw,
+        })  # fmt: skip
     return int(draft_id)  # type: ignore[arg-type]
 
 

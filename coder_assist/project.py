@@ -559,11 +559,20 @@ class Project:
         return out
 
     # -- focused coding and lineage ----------------------------------------------------------------
-    def categorize(self, *, wave: int | None = None, threshold: float | None = None, coder: str | None = None) -> Any:
-        """Cluster accepted initial codes into proposed categories (suggestions only)."""
+    def _provider(self, provider: str | Provider | None, model: str | None = None, base_url: str | None = None) -> Provider:
+        if provider is not None and not isinstance(provider, str):
+            return provider
+        overrides = {"name": provider, "model": model, "base_url": base_url}
+        return get_provider(self.config.provider.model_copy(update={k: v for k, v in overrides.items() if v}))
+
+    def categorize(self, *, wave: int | None = None, threshold: float | None = None, coder: str | None = None,
+                   provider: str | Provider | None = None, model: str | None = None, base_url: str | None = None) -> Any:  # fmt: skip
+        """Cluster accepted initial codes into proposed categories (suggestions only); an LLM
+        provider names and defines them, the offline one uses the medoid code and top terms."""
         from .categorize import DISTANCE_THRESHOLD, categorize
 
-        return categorize(self, wave=wave, threshold=threshold or DISTANCE_THRESHOLD, coder=coder)
+        return categorize(self, wave=wave, threshold=threshold or DISTANCE_THRESHOLD, coder=coder,
+                          provider=self._provider(provider, model, base_url))  # fmt: skip
 
     def category_suggestion_rows(self, status: str | None = None) -> list[dict[str, Any]]:
         rows = self.conn.execute(
@@ -632,11 +641,13 @@ class Project:
 
     # -- memos -------------------------------------------------------------------------------------
     def draft_memo(self, *, category: str | None = None, construct: str | None = None, case: str | None = None,
-                   coder: str | None = None) -> int:  # fmt: skip
+                   coder: str | None = None, provider: str | Provider | None = None, model: str | None = None,
+                   base_url: str | None = None) -> int:  # fmt: skip
         """Draft a theory memo (a suggestion) for a confirmed category, a construct or a case."""
         from .memos import draft_memo
 
-        return draft_memo(self, category=category, construct=construct, case=case, coder=coder)
+        return draft_memo(self, category=category, construct=construct, case=case, coder=coder,
+                          provider=self._provider(provider, model, base_url))  # fmt: skip
 
     def memo_drafts(self, status: str | None = None) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT * FROM memo_drafts" + (" WHERE status = ?" if status else "") + " ORDER BY id",

@@ -57,6 +57,27 @@ def _codes(segment: str, system: str) -> dict:
     ]}  # fmt: skip
 
 
+def _category(user: str) -> dict:
+    """Names the cluster after its first code; properties from the code list."""
+    labels = re.findall(r"^- (.+?) \(\d+\)$", user, re.M)
+    return {"name": f"Living with {labels[0].lower() if labels else 'it'}", "definition": "Stub definition of the category.",
+            "properties": [f"shows in: {x}" for x in labels[:3]], "dimensions": ["from occasional to constant"]}  # fmt: skip
+
+
+def _memo(user: str) -> dict:
+    """Cites the first words of E1 and N1 exactly, E2 with changed case, and one invented quote."""
+    passages = dict(re.findall(r"^([EN]\d+) \[[^\]]*\]: (.+)$", user, re.M))
+    cites = []
+    for pid, transform in (("E1", str), ("E2", str.lower), ("N1", str)):
+        if pid in passages:
+            words = " ".join(passages[pid].split()[:7])
+            cites.append({"passage": pid, "quote": transform(words), "claim": f"{pid} shows the pattern."})
+    cites.append({"passage": "E1", "quote": "a sentence that nobody ever said", "claim": "An invented claim."})
+    return {"definition": "Stub definition.", "properties": ["intensity: from mild to acute"],
+            "comparison": "Buyers and suppliers differ.", "negative_cases": "N1 cuts the other way.",
+            "citations": cites, "open_questions": ["Does it last?"], "theoretical_sampling": ["Ask finance."]}  # fmt: skip
+
+
 def _completion(body: dict, payload: dict | None, content: str | None = None) -> dict:
     message: dict = {"role": "assistant", "content": content}
     if payload is not None and body.get("tools"):
@@ -111,6 +132,12 @@ def make_handler(state: StubState) -> type[BaseHTTPRequestHandler]:
                 state.seen[key] += 1
                 n = state.seen[key]
                 state.requests.append({"segment": segment, "body": body, "n": n})
+            schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("name") or \
+                ((body.get("tools") or [{}])[0].get("function") or {}).get("name")  # fmt: skip
+            if schema == "CategoryProposal":  # theory steps: no fault markers
+                return self._send(200, _completion(body, _category(user)))
+            if schema == "MemoSections":
+                return self._send(200, _completion(body, _memo(user)))
             fmt = (body.get("response_format") or {}).get("type")
             if "NO-STRUCTURED" in segment and (fmt == "json_schema" or body.get("tools")):
                 return self._send(400, {"error": {"message": "this server supports neither response_format "

@@ -293,3 +293,30 @@ def test_deductive_coding_with_the_llm_uses_the_framework_codebook(proj, recorde
     assert p["prompt_id"] == "deductive-coding" and p["prompt_sha256"] == load_prompt("deductive-coding").sha256
     proj.accept(rows[0]["id"], coder="ann")
     assert proj.conn.execute("SELECT kind FROM codes").fetchone()[0] == "construct"
+
+
+def test_llm_names_categories_and_drafts_memos_with_grounded_citations(proj, recorder):
+    segs = [x for x in proj.segments("nw-interview.txt") if x["speaker"] != "Interviewer"]
+    for seg, label in zip(segs[:4], ["Checking invoices", "Checking invoice lines", "Fining the supplier", "Fining Cresta"]):
+        proj.apply_code(label, seg["id"], coder="ann")
+    prov = provider()
+    with recorder.use_cassette("theory_llm.yaml"):
+        report = proj.categorize(threshold=0.9, provider=prov)
+        cats = proj.category_suggestion_rows()
+        assert report.categories >= 1 and all(c["provider"] == "openai" for c in cats)
+        cat = cats[0]
+        assert cat["name"].startswith("Living with") and cat["properties"]["dimensions"] == ["from occasional to constant"]
+        assert cat["properties"]["prompt_sha256"] == load_prompt("category-naming").sha256 and cat["raw_response"]
+        proj.decide_category(cat["id"], "accept", coder="ann")
+        draft_id = proj.draft_memo(category=cat["name"], provider=prov)
+    d = next(x for x in proj.memo_drafts() if x["id"] == draft_id)
+    assert d["provider"] == "openai" and "could not be found in the passages and were left out" in d["body"]
+    assert "nobody ever said" not in d["body"] and d["ungrounded"] >= 1
+    from coder_assist.memos import ANCHOR
+
+    anchors = list(ANCHOR.finditer(d["body"]))
+    assert anchors
+    for m in anchors:  # every quote in the memo resolves to its offsets, the lower-cased one included
+        assert proj.document_text(m.group("source"))[int(m.group("start")) : int(m.group("end"))] == m.group("quote")
+    proj.accept_memo(draft_id, coder="ann")
+    assert proj.memos()[0]["version"] == 1

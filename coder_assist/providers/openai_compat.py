@@ -21,12 +21,11 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlparse
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .base import CodeProposal, CodingInput, ProviderReply, Usage
 
 METHODS = ("json_schema", "function_calling", "json_mode")
-_SCHEMA_NAME = "CodeProposal"
 
 
 def is_loopback(host: str | None) -> bool:
@@ -77,23 +76,23 @@ class OpenAICompatProvider:
             seed=self.seed, timeout=self.timeout, max_retries=0, use_responses_api=False,
         )  # fmt: skip
 
-    def _bound(self, method: str) -> Any:
+    def _bound(self, method: str, schema_cls: type[BaseModel] = CodeProposal) -> Any:
         chat = self._chat()
-        schema = CodeProposal.model_json_schema()
+        schema = schema_cls.model_json_schema()
         if method == "json_schema":
             strict = _strict(schema)
-            return chat.bind(response_format={"type": "json_schema", "json_schema": {"name": _SCHEMA_NAME, "schema": strict, "strict": True}})
+            return chat.bind(response_format={"type": "json_schema", "json_schema": {"name": schema_cls.__name__, "schema": strict, "strict": True}})
         if method == "function_calling":
-            return chat.bind_tools([CodeProposal], tool_choice=_SCHEMA_NAME)
+            return chat.bind_tools([schema_cls], tool_choice=schema_cls.__name__)
         return chat.bind(response_format={"type": "json_object"})
 
-    def _messages(self, item: CodingInput, method: str) -> list[tuple[str, str]]:
-        system = item.system
+    @staticmethod
+    def _messages(system: str, user: str, method: str, schema_cls: type[BaseModel] = CodeProposal) -> list[tuple[str, str]]:
         if method == "json_mode":
-            system += "\n\nReply with one JSON object only, matching this JSON schema:\n" + json.dumps(CodeProposal.model_json_schema())
-        return [("system", system), ("user", item.user)]
+            system += "\n\nReply with one JSON object only, matching this JSON schema:\n" + json.dumps(schema_cls.model_json_schema())
+        return [("system", system), ("user", user)]
 
-    def _invoke(self, messages: list[tuple[str, str]], method: str) -> tuple[Any, int]:
+    def _invoke(self, messages: list[tuple[str, str]], method: str, schema_cls: type[BaseModel] = CodeProposal) -> tuple[Any, int]:
         """One request with retries for transient faults. Returns (AIMessage, attempts)."""
         import openai
 
@@ -101,7 +100,7 @@ class OpenAICompatProvider:
         while True:
             attempt += 1
             try:
-                return self._bound(method).invoke(messages), attempt
+                return self._bound(method, schema_cls).invoke(messages), attempt
             except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError) as exc:
                 if attempt >= self.max_attempts:
                     raise
@@ -122,32 +121,37 @@ class OpenAICompatProvider:
 
     # -- the provider call --------------------------------------------------------------------
     def propose(self, item: CodingInput) -> ProviderReply:
+        return self.structured(item.system, item.user, CodeProposal)
+
+    def structured(self, system: str, user: str, schema_cls: type[BaseModel]) -> ProviderReply:
+        """One structured request: retries, one repair, and the json_schema -> function calling
+        -> JSON mode fallback. ``reply.proposal`` holds the parsed ``schema_cls`` instance."""
         import openai
 
         t0 = time.perf_counter()
         usage = Usage()
         attempts = 0
         raws: list[str] = []
-        messages = self._messages(item, self.method)
+        messages = self._messages(system, user, self.method, schema_cls)
         try:
             for repair in (False, True):
                 while True:
                     try:
-                        message, n = self._invoke(messages, self.method)
+                        message, n = self._invoke(messages, self.method, schema_cls)
                         break
                     except openai.BadRequestError as exc:
                         if repair or not self.auto or not _unsupported(exc) or self.method == METHODS[-1]:
                             raise
                         attempts += 1
                         self.method = METHODS[METHODS.index(self.method) + 1]  # for the rest of the run
-                        messages = self._messages(item, self.method)
+                        messages = self._messages(system, user, self.method, schema_cls)
                 attempts += n
                 _add_usage(usage, message)
                 raw = _raw_text(message)
                 raws.append(raw)
-                proposal, problem = _parse(message, raw)
-                if proposal is not None:
-                    return ProviderReply(proposal, raw, usage, _ms(t0), attempts)
+                parsed, problem = _parse(message, raw, schema_cls)
+                if parsed is not None:
+                    return ProviderReply(parsed, raw, usage, _ms(t0), attempts)  # type: ignore[arg-type]
                 if repair:
                     return ProviderReply(None, "\n---\n".join(raws), usage, _ms(t0), attempts, f"invalid output after one repair: {problem}")
                 messages = messages + [("assistant", raw), ("user", f"That reply is not valid: {problem}. "
@@ -191,11 +195,11 @@ def _raw_text(message: Any) -> str:
     return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
 
 
-def _parse(message: Any, raw: str) -> tuple[CodeProposal | None, str]:
+def _parse(message: Any, raw: str, schema_cls: type[BaseModel] = CodeProposal) -> tuple[BaseModel | None, str]:
     if getattr(message, "invalid_tool_calls", None):
         return None, "the function arguments are not valid JSON"
     try:
-        return CodeProposal.model_validate_json(raw), ""
+        return schema_cls.model_validate_json(raw), ""
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "the reply"

@@ -514,6 +514,62 @@ def register(app: typer.Typer, ctx: Any) -> None:
                     proj.conn, proj.actor(state.coder), "memo-export", {"folder": str(folder), "memos": len(latest)})
         out.print(f"exported {len(latest)} memos to {folder}", markup=False)
 
+    def _show_analyses(ids: list[int], kind: str, as_json: bool) -> None:
+        from .analysis import render_ivpd, render_posture
+
+        with ctx.open() as proj:
+            rows = [r for r in proj.analyses(kind) if r["id"] in ids]
+        if as_json:
+            return ctx.print_json(rows)
+        for r in rows:
+            out.print(f"#{r['id']} ({r['status']})", markup=False)
+            out.print((render_posture if kind == "posture" else render_ivpd)(r["payload"]), markup=False, soft_wrap=True)
+        if rows:
+            out.print(f"confirm with: coder-assist analyses accept {' '.join(str(r['id']) for r in rows)}", markup=False)
+
+    @app.command()
+    @handled
+    def posture(case: Annotated[Optional[str], typer.Option(help="Only this case.")] = None,
+                as_json: Annotated[bool, typer.Option("--json")] = False) -> None:  # fmt: skip
+        """Propose each case's value strategies (buyer and supplier), its cell in the 3x3 posture grid,
+        what each side can do, and the dyadic competences in play. Offline similarity; confirm by hand."""
+        with ctx.open() as proj:
+            ids = proj.propose_postures(case, coder=state.coder)
+        _show_analyses(ids, "posture", as_json)
+
+    @app.command()
+    @handled
+    def ivpd(case: Annotated[Optional[str], typer.Option(help="Only this case.")] = None,
+             as_json: Annotated[bool, typer.Option("--json")] = False) -> None:  # fmt: skip
+        """Compare how buyer-side groups perceive the supplier's value on each IVPD dimension, with
+        evidence, signs of dissonance or alignment, and the supplier side for contrast."""
+        with ctx.open() as proj:
+            ids = proj.propose_ivpd(case, coder=state.coder)
+        _show_analyses(ids, "ivpd", as_json)
+
+    an_app = typer.Typer(help="Proposed posture and IVPD analyses: confirm or reject.", no_args_is_help=True)
+    app.add_typer(an_app, name="analyses")
+
+    @an_app.command("accept")
+    @handled
+    def analyses_accept(ids: Annotated[list[int], typer.Argument(metavar="ID...")],
+                        note: Annotated[Optional[str], typer.Option()] = None) -> None:  # fmt: skip
+        """Confirm proposed analyses."""
+        with ctx.open() as proj:
+            for i in ids:
+                proj.confirm_analysis(i, "accept", coder=state.coder, note=note)
+        out.print(f"{len(ids)} analyses confirmed", markup=False)
+
+    @an_app.command("reject")
+    @handled
+    def analyses_reject(ids: Annotated[list[int], typer.Argument(metavar="ID...")],
+                        note: Annotated[Optional[str], typer.Option()] = None) -> None:  # fmt: skip
+        """Reject proposed analyses."""
+        with ctx.open() as proj:
+            for i in ids:
+                proj.confirm_analysis(i, "reject", coder=state.coder, note=note)
+        out.print(f"{len(ids)} analyses rejected", markup=False)
+
     codes_app = typer.Typer(help="The codebook: list codes (default) or edit it by hand.", no_args_is_help=False)
     app.add_typer(codes_app, name="codes")
 

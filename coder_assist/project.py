@@ -681,6 +681,31 @@ class Project:
                                  (subject,) if subject else ()).fetchall()  # fmt: skip
         return [dict(r) | {"citations": json.loads(r["citations"])} for r in rows]
 
+    # -- dyad postures and IVPD analyses ----------------------------------------------------------
+    def propose_postures(self, case: str | None = None, *, coder: str | None = None) -> list[int]:
+        """Each case's dominant value strategies per side, its cell in the 3x3 posture grid, and the
+        dyadic competences in play (suggestions for a person to confirm)."""
+        from .analysis import propose_postures
+
+        return propose_postures(self, case, coder)
+
+    def propose_ivpd(self, case: str | None = None, *, coder: str | None = None) -> list[int]:
+        """Per case and IVPD dimension, how buyer-side groups read the supplier's value, against the supplier side."""
+        from .analysis import propose_ivpd
+
+        return propose_ivpd(self, case, coder)
+
+    def analyses(self, kind: str | None = None, case: str | None = None) -> list[dict[str, Any]]:
+        from .analysis import analysis_rows
+
+        return analysis_rows(self, kind, case)
+
+    def confirm_analysis(self, suggestion_id: int, action: str = "accept", *, coder: str | None = None,
+                         note: str | None = None) -> int | None:  # fmt: skip
+        from .analysis import confirm_analysis
+
+        return confirm_analysis(self, suggestion_id, self.decider(coder), note, action)
+
     def saturation(self, window: int = 3, share: float = 0.05) -> Any:
         """New codes and categories per interview and per wave, and a plateau signal."""
         from .saturation import saturation

@@ -325,10 +325,14 @@ def register(app: typer.Typer, ctx: Any) -> None:
         framework: Annotated[str, typer.Option(help="Framework id, e.g. ivpd.")],
         level: Annotated[str, typer.Option(help="segment, code or category.")] = "code",
         threshold: Annotated[Optional[float], typer.Option(help="Abstain below this similarity (default: calibrated).")] = None,
+        provider: Annotated[Optional[str], typer.Option(help="offline (similarity) or openai (the model chooses).")] = None,
+        model: Annotated[Optional[str], typer.Option()] = None,
+        base_url: Annotated[Optional[str], typer.Option()] = None,
     ) -> None:
         """Propose links from segments, codes or categories to a framework's constructs; abstains when nothing fits."""
         with ctx.open() as proj:
-            r = proj.map(framework, level=level, threshold=threshold, coder=state.coder)
+            r = proj.map(framework, level=level, threshold=threshold, coder=state.coder, provider=provider, model=model,
+                         base_url=base_url)  # fmt: skip
         out.print(f"{r.items} {level}s: {r.linked} links proposed, {r.abstained} abstained "
                   f"(threshold {r.threshold:.2f}); confirm with 'coder-assist links accept ID'", markup=False)  # fmt: skip
 
@@ -375,21 +379,22 @@ def register(app: typer.Typer, ctx: Any) -> None:
     def eval_cmd(
         gold: Annotated[Path, typer.Option(help="JSONL of {quote, framework, label}.", metavar="FILE.jsonl")],
         framework: Annotated[Optional[str], typer.Option(help="Only this framework.")] = None,
-        provider: Annotated[str, typer.Option(help="Only 'offline' is evaluated so far.")] = "offline",
+        provider: Annotated[str, typer.Option(help="offline (similarity mapper) or openai (the model chooses).")] = "offline",
+        model: Annotated[Optional[str], typer.Option()] = None,
+        base_url: Annotated[Optional[str], typer.Option()] = None,
         as_json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Map each gold quote and report accuracy, macro-F1 and Cohen's kappa per framework."""
-        if provider != "offline":
-            raise CoderAssistError("eval covers the offline mapper so far; LLM mapping is not implemented yet")
         from .evaluate import Scores, confusion_table
 
         with ctx.open() as proj:
-            results = proj.evaluate_gold(gold, framework)
-            embedder = proj.embedder.name
+            results = proj.evaluate_gold(gold, framework, provider=provider, model=model, base_url=base_url)
+            embedder = proj.embedder.name if provider == "offline" else f"{provider} {model or ''}".strip()
         if as_json:
             return ctx.print_json([vars(r) for r in results])
         for r in results:
-            out.print(f"{r.framework} (n={r.n}, offline mapper, {embedder}, threshold {r.threshold:.2f}):", markup=False)
+            out.print(f"{r.framework} (n={r.n}, {'offline mapper, ' if provider == 'offline' else ''}{embedder}, "
+                      f"threshold {r.threshold:.2f}):", markup=False)  # fmt: skip
             out.print(f"  accuracy {r.accuracy:.3f}  macro-F1 {r.macro_f1:.3f}  kappa {r.kappa:.3f}", markup=False)
             out.print(f"  5-fold cross-validated (threshold calibrated on the other folds): accuracy {r.cv_accuracy:.3f}"
                       f"  macro-F1 {r.cv_macro_f1:.3f}  kappa {r.cv_kappa:.3f}", markup=False)  # fmt: skip

@@ -125,6 +125,16 @@ class EvalResult:
     labels: list[str] = field(default_factory=list)
 
 
+def evaluate_llm(framework: Framework, provider: Any, records: list[dict[str, str]]) -> EvalResult:
+    """Score an LLM provider's construct choices on gold records (no threshold to calibrate)."""
+    mapper = LLMMapper(framework, provider)
+    gold = [r["label"] for r in records]
+    pred = [p.construct or NONE for p in mapper.predict([r["quote"] for r in records])]
+    s = score(gold, pred)
+    return EvalResult(framework.id, len(records), 0.0, s.accuracy, s.macro_f1, s.kappa, s.accuracy, s.macro_f1, s.kappa,
+                      s.confusion, s.labels)  # fmt: skip
+
+
 def evaluate(framework: Framework, embedder: Embedder, records: list[dict[str, str]], folds: int = 5,
              threshold: float | None = None) -> EvalResult:  # fmt: skip
     """Score the offline mapper on gold records of one framework: with the given (or shipped)
@@ -197,30 +207,83 @@ def _items(project: Project, level: str) -> list[dict[str, Any]]:
     raise CoderAssistError(f"unknown level {level!r} (segment, code or category)")
 
 
+class LLMMapper:
+    """Construct mapping through an LLM provider's structured call (``construct-mapping`` prompt)."""
+
+    def __init__(self, framework: Framework, provider: Any) -> None:
+        from .prompts import load_prompt
+
+        self.framework, self.provider = framework, provider
+        self.prompt = load_prompt("construct-mapping")
+        self.ids = [c.id for c in framework.constructs]
+        self.constructs = "\n".join(
+            f"- {c.id}: {c.name}. {c.definition} Use when: {' '.join(c.include)} Not when: {' '.join(c.exclude)}"
+            for c in framework.constructs
+        )
+        self.threshold = 0.0
+        self.failures = 0
+
+    def predict_one(self, text: str) -> tuple[Prediction, str, str]:
+        """(prediction, rationale, evidence quote); a failed call or an unknown id abstains."""
+        from .providers.schemas import LinkProposal
+
+        system, user = self.prompt.render(constructs=self.constructs, item=text)
+        reply = self.provider.structured(system, user, LinkProposal)
+        if reply.proposal is None:
+            self.failures += 1
+            return Prediction(None, 0.0, ""), reply.error or "", ""
+        p = reply.proposal
+        known = p.construct_id if p.construct_id in self.ids else None
+        return Prediction(known, round(float(p.confidence), 4), known or ""), p.rationale, p.evidence_quote
+
+    def predict(self, texts: list[str]) -> list[Prediction]:
+        return [self.predict_one(t)[0] for t in texts]
+
+
 def map_constructs(project: Project, framework: Framework, level: str = "code", threshold: float | None = None,
-                   coder: str | None = None) -> MapReport:  # fmt: skip
-    """Propose construct links for every item at ``level``; abstentions are counted, not stored."""
+                   coder: str | None = None, provider: Any = None) -> MapReport:  # fmt: skip
+    """Propose construct links for every item at ``level``; abstentions are counted, not stored.
+    With an LLM ``provider`` the model chooses; its evidence quote must be found in the item."""
+    from .grounding import locate
+
     items = _items(project, level)
-    mapper = ConstructMapper(framework, project.embedder, threshold)
+    llm = provider is not None and hasattr(provider, "structured")
+    mapper: Any = LLMMapper(framework, provider) if llm else ConstructMapper(framework, project.embedder, threshold)
     report = MapReport(None, framework.id, level, len(items), threshold=mapper.threshold)
     if not items:
         return report
-    preds = mapper.predict([i["text"] for i in items])
+    if llm:
+        preds, notes = [], []
+        for item in items:
+            pred, rationale, quote = mapper.predict_one(item["text"])
+            grounded = [dict(e, quote=e["quote"][g.start - e["start"] : g.end - e["start"]], start=g.start, end=g.end)
+                        for e in item["evidence"] if (g := locate(quote, e["quote"], base=e["start"], threshold=1.01)).grounded]  # fmt: skip
+            if pred.construct and item["evidence"] and not grounded:
+                pred = Prediction(None, pred.confidence, pred.best)  # evidence not in the data: not offered
+            preds.append(pred)
+            notes.append((rationale, grounded))
+    else:
+        preds = mapper.predict([i["text"] for i in items])
+        notes = [None] * len(items)
     run_id = uuid.uuid4().hex
     report.run_id = run_id
     with transaction(project.conn):
-        for item, p in zip(items, preds):
+        for item, p, note in zip(items, preds, notes):
             if p.construct is None:
                 report.abstained += 1
                 continue
             c = framework.construct(p.construct)
-            rationale = (f"Offline similarity: closest to '{c.name}' (cosine {p.confidence:.2f} against its definition, cues "
-                         f"and examples; threshold {mapper.threshold:.2f}).")  # fmt: skip
+            if note is None:
+                rationale = (f"Offline similarity: closest to '{c.name}' (cosine {p.confidence:.2f} against its definition, "
+                             f"cues and examples; threshold {mapper.threshold:.2f}).")  # fmt: skip
+                evidence, who, model = item["evidence"], "offline", project.embedder.name
+            else:
+                rationale, evidence, who, model = note[0], note[1], provider.name, provider.model
             project.conn.execute(
                 "INSERT INTO link_suggestions (run_id, provider, model, framework, construct, level, target, confidence,"
                 " rationale, evidence, abstained, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,0,?)",
-                (run_id, "offline", project.embedder.name, framework.id, p.construct, level, item["target"], p.confidence,
-                 rationale, json.dumps(item["evidence"], ensure_ascii=False), utcnow()),
+                (run_id, who, model, framework.id, p.construct, level, item["target"], p.confidence,
+                 rationale, json.dumps(evidence, ensure_ascii=False), utcnow()),
             )  # fmt: skip
             report.linked += 1
         audit.append(project.conn, project.actor(coder), "map", {

@@ -608,11 +608,12 @@ class Project:
             raise CoderAssistError(f"unknown framework {framework_id!r} (known: {', '.join(sorted(found))})")
         return found[framework_id]
 
-    def map(self, framework: str, *, level: str = "code", threshold: float | None = None, coder: str | None = None) -> Any:
+    def map(self, framework: str, *, level: str = "code", threshold: float | None = None, coder: str | None = None,
+            provider: str | Provider | None = None, model: str | None = None, base_url: str | None = None) -> Any:  # fmt: skip
         """Propose construct links for segments, codes or categories (suggestions only)."""
         from .mapping import map_constructs
 
-        return map_constructs(self, self.framework(framework), level, threshold, coder)
+        return map_constructs(self, self.framework(framework), level, threshold, coder, self._provider(provider, model, base_url))
 
     def link_suggestion_rows(self, status: str | None = None, framework: str | None = None) -> list[dict[str, Any]]:
         conds, params = [], []
@@ -631,12 +632,16 @@ class Project:
 
         return decide_link(self.conn, suggestion_id, action, self.decider(coder), note)
 
-    def evaluate_gold(self, gold_path: str | Path, framework: str | None = None) -> list[Any]:
-        """Score the offline construct mapper against a labelled JSONL set, per framework."""
-        from .mapping import evaluate, load_gold
+    def evaluate_gold(self, gold_path: str | Path, framework: str | None = None, provider: str | Provider | None = None,
+                      model: str | None = None, base_url: str | None = None) -> list[Any]:  # fmt: skip
+        """Score construct mapping (offline, or an LLM provider) against a labelled JSONL set, per framework."""
+        from .mapping import evaluate, evaluate_llm, load_gold
 
         records = load_gold(gold_path)
         ids = sorted({r["framework"] for r in records}) if framework is None else [framework]
+        prov = self._provider(provider, model, base_url) if provider not in (None, "offline") else None
+        if prov is not None and hasattr(prov, "structured"):
+            return [evaluate_llm(self.framework(f), prov, [r for r in records if r["framework"] == f]) for f in ids]
         return [evaluate(self.framework(f), self.embedder, [r for r in records if r["framework"] == f]) for f in ids]
 
     # -- memos -------------------------------------------------------------------------------------

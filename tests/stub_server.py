@@ -16,6 +16,10 @@ recording (``VCR_RECORD_MODE=once``). Behaviour is chosen by marker words in the
 | NO-JSON-SCHEMA    | 400 for ``response_format: json_schema``; tool calls work |  |
 | NO-STRUCTURED     | 400 for json_schema and for tools; JSON mode works |          |
 
+Theory steps answer by schema, without fault markers: CategoryProposal names a cluster after its
+first code, MemoSections cites passages (one quote invented on purpose), LinkProposal picks the
+construct sharing most words with the item.
+
 Valid replies quote the segment's first six words exactly and the next words with case and
 punctuation changed (a normalized match), and reuse a codebook label when the prompt has one.
 """
@@ -78,6 +82,19 @@ def _memo(user: str) -> dict:
             "citations": cites, "open_questions": ["Does it last?"], "theoretical_sampling": ["Ask finance."]}  # fmt: skip
 
 
+def _link(system: str, user: str) -> dict:
+    """The construct sharing most longer words with the item; null when none shares any."""
+    item = user.split("ITEM:\n", 1)[-1].strip()
+    words = {w for w in re.findall(r"[a-z]{5,}", item.lower())}
+    best, best_n = None, 0
+    for cid, text in re.findall(r"^- ([a-z0-9_]+): (.+)$", system, re.M):
+        n = len(words & set(re.findall(r"[a-z]{5,}", text.lower())))
+        if n > best_n:
+            best, best_n = cid, n
+    return {"construct_id": best, "confidence": min(1.0, best_n / 5), "rationale": f"{best_n} shared words.",
+            "evidence_quote": " ".join(item.split()[-6:])}  # fmt: skip
+
+
 def _completion(body: dict, payload: dict | None, content: str | None = None) -> dict:
     message: dict = {"role": "assistant", "content": content}
     if payload is not None and body.get("tools"):
@@ -138,6 +155,8 @@ def make_handler(state: StubState) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, _completion(body, _category(user)))
             if schema == "MemoSections":
                 return self._send(200, _completion(body, _memo(user)))
+            if schema == "LinkProposal":
+                return self._send(200, _completion(body, _link(system, user)))
             fmt = (body.get("response_format") or {}).get("type")
             if "NO-STRUCTURED" in segment and (fmt == "json_schema" or body.get("tools")):
                 return self._send(400, {"error": {"message": "this server supports neither response_format "

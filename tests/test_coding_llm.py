@@ -320,3 +320,23 @@ def test_llm_names_categories_and_drafts_memos_with_grounded_citations(proj, rec
         assert proj.document_text(m.group("source"))[int(m.group("start")) : int(m.group("end"))] == m.group("quote")
     proj.accept_memo(draft_id, coder="ann")
     assert proj.memos()[0]["version"] == 1
+
+
+def test_llm_construct_mapping_and_eval(proj, recorder, tmp_path):
+    segs = [x for x in proj.segments("nw-interview.txt") if x["speaker"] != "Interviewer"]
+    proj.apply_code("Checking invoices against the rate card", segs[0]["id"], coder="ann")
+    proj.apply_code("Fining the supplier after a rescue", segs[1]["id"], coder="ann")
+    gold = tmp_path / "gold.jsonl"
+    records = [r for r in (json.loads(x) for x in (CASSETTES.parent.parent / "fixtures" / "gold" / "constructs.jsonl")
+                           .read_text().splitlines()) if r["framework"] == "value_based_selling"]  # fmt: skip
+    gold.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    with recorder.use_cassette("theory_mapping.yaml"):
+        report = proj.map("ivpd", level="code", provider=provider())
+        results = proj.evaluate_gold(gold, "value_based_selling", provider=provider())
+    assert report.items == 2 and report.linked + report.abstained == 2
+    for link in proj.link_suggestion_rows():
+        assert link["provider"] == "openai" and link["construct"] in {c.id for c in proj.framework("ivpd").constructs}
+        for e in link["evidence"]:  # the model's evidence quote, re-found in the coded passage
+            assert proj.document_text(e["source"])[e["start"] : e["end"]] == e["quote"]
+    r = results[0]
+    assert r.n == len(records) and 0.0 <= r.accuracy <= 1.0 and sum(sum(v.values()) for v in r.confusion.values()) == r.n

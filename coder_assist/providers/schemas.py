@@ -32,3 +32,12 @@ class MemoSections(BaseModel):
     citations: list[Citation] = Field(description="Claims with exact supporting quotes.")
     open_questions: list[str] = Field(description="What the data leaves unresolved.")
     theoretical_sampling: list[str] = Field(description="Whom to ask next and what to ask.")
+
+
+class LinkProposal(BaseModel):
+    """The construct an item belongs to, or null to abstain."""
+
+    construct_id: str | None = Field(description="The construct id exactly as listed, or null when none fits.")
+    confidence: float = Field(description="From 0 to 1.")
+    rationale: str = Field(description="One sentence naming the cue that fits.")
+    evidence_quote: str = Field(description="Exact words from the item's passages that show the construct.")

@@ -340,3 +340,36 @@ def test_llm_construct_mapping_and_eval(proj, recorder, tmp_path):
             assert proj.document_text(e["source"])[e["start"] : e["end"]] == e["quote"]
     r = results[0]
     assert r.n == len(records) and 0.0 <= r.accuracy <= 1.0 and sum(sum(v.values()) for v in r.confusion.values()) == r.n
+
+
+def test_whole_path_on_a_fixture_against_the_stub(tmp_path, recorder):
+    """code -> review -> categorize -> map -> memo with the LLM provider, on one fixture interview."""
+    from coder_assist.memos import ANCHOR
+
+    from .conftest import FIXTURES
+
+    p = Project.init(tmp_path / "p", coder="ann", embedder="hash")
+    p.ingest([FIXTURES / "wave2" / "nw05_okafor_cfo.md"], wave=2, attributes=FIXTURES / "participants.csv")
+    prov = provider()
+    with recorder.use_cassette("theory_whole_path.yaml"):
+        coded = p.code(provider=prov, limit=12)
+        assert coded.coded == 12 and coded.failed == 0 and coded.grounded > 0
+        accepted = p.decide_where("grounded=true", "accept")
+        assert accepted
+        cats = p.categorize(threshold=0.95, provider=prov)
+        assert cats.categories >= 1
+        first = p.category_suggestion_rows()[0]
+        p.decide_category(first["id"], "accept")
+        mapped = p.map("ivpd", level="code", provider=prov)
+        assert mapped.items >= 1
+        draft_id = p.draft_memo(category=first["name"], provider=prov)
+    p.accept_memo(draft_id)
+    memo = p.memos()[0]
+    anchors = list(ANCHOR.finditer(memo["body"]))
+    assert anchors and all(
+        p.document_text(m.group("source"))[int(m.group("start")) : int(m.group("end"))] == m.group("quote") for m in anchors
+    )
+    assert {r["name"] for r in p.category_suggestion_rows()} and p.verify_audit() == []
+    providers = {e["payload"].get("provider") for e in p.audit_log(type_="coding-run-start")}
+    assert providers == {"openai"}
+    p.close()

@@ -447,3 +447,30 @@ def test_no_text_shared_with_the_fixture_transcripts(
     shared = [(where, " ".join(g)) for where, text in _construct_texts(builtins)
               for g in _grams(_words(text)) & fixtures]
     assert shared == []
+
+
+def test_plugin_framework_through_the_real_hook(tmp_path: Path) -> None:
+    from coder_assist.frameworks import find_frameworks
+    from coder_assist.hookspecs import hookimpl
+    from coder_assist.plugins import load_plugins
+
+    path = tmp_path / "plugged.yaml"
+    path.write_text(
+        "id: plugged\nname: Plugged\nversion: '1'\ndescription: From a plug-in.\nsource_note: Test.\nconstructs:\n"
+        "  - id: alpha\n    name: Alpha\n    definition: The first one.\n    include: [a cue]\n    exclude: [not beta]\n",
+        encoding="utf-8",
+    )
+
+    class Plugin:
+        @staticmethod
+        @hookimpl
+        def register_frameworks(register):  # type: ignore[no-untyped-def]
+            register("plugged", lambda: path)
+
+    pm = load_plugins()
+    pm.register(Plugin, name="test-frameworks")
+    try:
+        found = find_frameworks(None)
+        assert found["plugged"].construct("alpha").name == "Alpha" and "ivpd" in found
+    finally:
+        pm.unregister(name="test-frameworks")

@@ -14,8 +14,7 @@ loaded; references into other frameworks can only be checked against a whole reg
 Where frameworks come from (:func:`find_frameworks`), lowest precedence first:
 
 1. plug-ins: factories registered through the ``register_frameworks(register)`` hook. A factory
-   returns a :class:`Framework` or a path to a YAML file. The hook is optional: until
-   ``coder_assist.plugins.framework_factories`` exists this step finds nothing. A plug-in cannot
+   returns a :class:`Framework` or a path to a YAML file (see ``coder_assist.hookspecs``). A plug-in cannot
    replace a built-in framework (the built-in wins) and the first plug-in to use an id keeps it;
 2. the built-ins shipped in ``coder_assist/frameworks/data/*.yaml``;
 3. ``<project_root>/frameworks/*.yaml`` (and ``*.yml``): a project file replaces a built-in or
@@ -416,13 +415,12 @@ def _as_framework(result: Any, label: str) -> Framework:
 def _plugin_frameworks() -> list[Framework]:
     """Frameworks from the ``register_frameworks`` hook.
 
-    The hook and ``coder_assist.plugins.framework_factories`` are added separately; until they
-    exist (ImportError / AttributeError) there are simply no plug-in frameworks. Factories may be
+    A broken plug-in manager (ImportError / AttributeError) means no plug-in frameworks. Factories may be
     given as a mapping ``name -> factory`` or as an iterable of factories; a factory is called
     with no arguments (a Framework or a path given directly is accepted as well).
     """
     try:
-        from coder_assist.plugins import framework_factories  # type: ignore[attr-defined]
+        from coder_assist.plugins import framework_factories
 
         factories: Any = framework_factories()
     except (ImportError, AttributeError):

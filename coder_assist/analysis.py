@@ -43,7 +43,7 @@ import numpy as np
 
 from . import audit
 from .db import transaction, utcnow
-from .decisions import Conflict, human_decision
+from .decisions import close_suggestion, human_decision, record_decision
 from .errors import CoderAssistError
 from .mapping import ConstructMapper, calibrated_threshold
 
@@ -489,26 +489,17 @@ def confirm_analysis(project: Project, suggestion_id: int, coder: str | None, no
         raise CoderAssistError(f"unknown analysis action {action!r} (accept, reject)")
     conn = project.conn
     with human_decision(conn, coder) as who:
-        s = conn.execute("SELECT * FROM analysis_suggestions WHERE id = ?", (suggestion_id,)).fetchone()
-        if s is None:
-            raise CoderAssistError(f"no analysis suggestion {suggestion_id}")
-        if s["status"] != "proposed":
-            raise Conflict(f"analysis suggestion {suggestion_id} was already {s['status']}")
         to_status = "accepted" if action == "accept" else "rejected"
-        conn.execute("UPDATE analysis_suggestions SET status = ?, version = version + 1 WHERE id = ?", (to_status, suggestion_id))
+        s = close_suggestion(conn, "analysis_suggestions", suggestion_id, to_status)
         confirmed = None
         if action == "accept":
             confirmed = conn.execute(
                 "INSERT INTO confirmed_analyses (suggestion_id, kind, case_id, payload, created_at, created_by)"
                 " VALUES (?,?,?,?,?,?)", (suggestion_id, s["kind"], s["case_id"], s["payload"], utcnow(), who),
             ).lastrowid  # fmt: skip
-        target = f"analysis_suggestion:{suggestion_id}"
-        conn.execute(
-            "INSERT INTO decisions (action, coder, at, from_status, to_status, label, note, target) VALUES (?,?,?,?,?,?,?,?)",
-            (f"analysis:{action}", who, utcnow(), s["status"], to_status, f"{s['kind']}:{s['case_id']}", note, target),
-        )
-        audit.append(conn, who, "decision", {"target": target, "action": action, "kind": s["kind"], "case": s["case_id"],
-                                            "confirmed_id": confirmed, "note": note})  # fmt: skip
+        record_decision(conn, who, f"analysis:{action}", f"analysis_suggestion:{suggestion_id}", from_status=s["status"],
+                        to_status=to_status, label=f"{s['kind']}:{s['case_id']}", note=note, kind=s["kind"],
+                        case=s["case_id"], confirmed_id=confirmed)  # fmt: skip
         return int(confirmed) if confirmed else None
 
 

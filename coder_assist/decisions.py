@@ -322,6 +322,39 @@ def read_decisions_csv(path: Any) -> list[tuple[int, dict[str, Any]]]:
     return rows
 
 
+# -- engine suggestions other than codes (categories, construct links, analyses, memo drafts) ------
+_SUGGESTION_TABLES = ("category_suggestions", "link_suggestions", "analysis_suggestions", "memo_drafts")
+
+
+def close_suggestion(conn: sqlite3.Connection, table: str, suggestion_id: int, to_status: str,
+                     expected_version: int | None = None) -> sqlite3.Row:  # fmt: skip
+    """Load an open engine suggestion, check nobody decided it first, and set its new status.
+    Call inside ``human_decision``."""
+    if table not in _SUGGESTION_TABLES:
+        raise ValueError(table)
+    noun = table.replace("_", " ").removesuffix("s")
+    s = conn.execute(f"SELECT * FROM {table} WHERE id = ?", (suggestion_id,)).fetchone()
+    if s is None:
+        raise CoderAssistError(f"no {noun} {suggestion_id}")
+    if expected_version is not None and s["version"] != expected_version:
+        raise Conflict(f"{noun} {suggestion_id} changed since you saw it")
+    if s["status"] != "proposed":
+        raise Conflict(f"{noun} {suggestion_id} was already {s['status']}")
+    conn.execute(f"UPDATE {table} SET status = ?, version = version + 1 WHERE id = ?", (to_status, suggestion_id))
+    return s
+
+
+def record_decision(conn: sqlite3.Connection, who: str, action: str, target: str, *, from_status: str | None = None,
+                    to_status: str | None = None, label: str | None = None, note: str | None = None,
+                    **payload: Any) -> None:  # fmt: skip
+    """The decision row and its audit event, for a decision on anything but a code suggestion."""
+    conn.execute(
+        "INSERT INTO decisions (action, coder, at, from_status, to_status, label, note, target) VALUES (?,?,?,?,?,?,?,?)",
+        (action, who, utcnow(), from_status, to_status, label, note, target),
+    )
+    audit.append(conn, who, "decision", {"target": target, "action": action.split(":")[-1], "note": note, **payload})
+
+
 # -- categories ------------------------------------------------------------------------------------
 def decide_category(
     conn: sqlite3.Connection, suggestion_id: int, action: str, coder: str | None, *, name: str | None = None,
@@ -332,15 +365,8 @@ def decide_category(
     if action not in ("accept", "edit", "reject"):
         raise CoderAssistError(f"unknown category action {action!r} (accept, edit, reject)")
     with human_decision(conn, coder) as who:
-        s = conn.execute("SELECT * FROM category_suggestions WHERE id = ?", (suggestion_id,)).fetchone()
-        if s is None:
-            raise CoderAssistError(f"no category suggestion {suggestion_id}")
-        if expected_version is not None and s["version"] != expected_version:
-            raise Conflict(f"category suggestion {suggestion_id} changed since you saw it")
-        if s["status"] != "proposed":
-            raise Conflict(f"category suggestion {suggestion_id} was already {s['status']}")
         to_status = {"accept": "accepted", "edit": "edited", "reject": "rejected"}[action]
-        conn.execute("UPDATE category_suggestions SET status = ?, version = version + 1 WHERE id = ?", (to_status, suggestion_id))
+        s = close_suggestion(conn, "category_suggestions", suggestion_id, to_status, expected_version)
         category_id = None
         final_name = (name or s["name"]) if action != "reject" else None
         if action != "reject":
@@ -352,12 +378,8 @@ def decide_category(
             for code_id in json.loads(s["member_code_ids"]):
                 if conn.execute("SELECT 1 FROM codes WHERE id = ? AND active = 1", (code_id,)).fetchone():
                     conn.execute("INSERT INTO category_members (category_id, code_id) VALUES (?, ?)", (category_id, code_id))
-        conn.execute(
-            "INSERT INTO decisions (action, coder, at, from_status, to_status, label, note, target) VALUES (?,?,?,?,?,?,?,?)",
-            (f"category:{action}", who, utcnow(), s["status"], to_status, final_name, note, f"category_suggestion:{suggestion_id}"),
-        )
-        audit.append(conn, who, "decision", {"target": f"category_suggestion:{suggestion_id}", "action": action,
-                                            "category_id": category_id, "name": final_name, "note": note})  # fmt: skip
+        record_decision(conn, who, f"category:{action}", f"category_suggestion:{suggestion_id}", from_status=s["status"],
+                        to_status=to_status, label=final_name, note=note, category_id=category_id, name=final_name)  # fmt: skip
         return int(category_id) if category_id else None
 
 
@@ -368,13 +390,8 @@ def decide_link(conn: sqlite3.Connection, suggestion_id: int, action: str, coder
     if action not in ("accept", "reject"):
         raise CoderAssistError(f"unknown link action {action!r} (accept, reject)")
     with human_decision(conn, coder) as who:
-        s = conn.execute("SELECT * FROM link_suggestions WHERE id = ?", (suggestion_id,)).fetchone()
-        if s is None:
-            raise CoderAssistError(f"no link suggestion {suggestion_id}")
-        if s["status"] != "proposed":
-            raise Conflict(f"link suggestion {suggestion_id} was already {s['status']}")
         to_status = "accepted" if action == "accept" else "rejected"
-        conn.execute("UPDATE link_suggestions SET status = ?, version = version + 1 WHERE id = ?", (to_status, suggestion_id))
+        s = close_suggestion(conn, "link_suggestions", suggestion_id, to_status)
         link_id = None
         if action == "accept":
             link_id = conn.execute(
@@ -382,12 +399,8 @@ def decide_link(conn: sqlite3.Connection, suggestion_id: int, action: str, coder
                 " VALUES (?,?,?,?,?,?,?)",
                 (s["framework"], s["construct"], s["level"], s["target"], suggestion_id, utcnow(), who),
             ).lastrowid
-        conn.execute(
-            "INSERT INTO decisions (action, coder, at, from_status, to_status, label, note, target) VALUES (?,?,?,?,?,?,?,?)",
-            (f"link:{action}", who, utcnow(), s["status"], to_status, f"{s['framework']}.{s['construct']}", note,
-             f"link_suggestion:{suggestion_id}"),
-        )  # fmt: skip
-        audit.append(conn, who, "decision", {"target": f"link_suggestion:{suggestion_id}", "action": action,
-                                            "link_id": link_id, "construct": f"{s['framework']}.{s['construct']}",
-                                            "level": s["level"], "item": s["target"], "note": note})  # fmt: skip
+        construct = f"{s['framework']}.{s['construct']}"
+        record_decision(conn, who, f"link:{action}", f"link_suggestion:{suggestion_id}", from_status=s["status"],
+                        to_status=to_status, label=construct, note=note, link_id=link_id, construct=construct,
+                        level=s["level"], item=s["target"])  # fmt: skip
         return int(link_id) if link_id else None

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import audit
 from .db import transaction, utcnow
-from .decisions import Conflict, human_decision
+from .decisions import close_suggestion, human_decision, record_decision
 from .errors import CoderAssistError
 
 if TYPE_CHECKING:
@@ -321,14 +321,8 @@ def save_memo(project: Project, subject: str, body: str, coder: str | None, *, k
         prev = project.conn.execute("SELECT version, body FROM memos WHERE subject = ? ORDER BY version DESC LIMIT 1", (subject,)).fetchone()
         version = (prev["version"] + 1) if prev else 1
         if draft_id is not None:
-            d = project.conn.execute("SELECT * FROM memo_drafts WHERE id = ?", (draft_id,)).fetchone()
-            if d is None:
-                raise CoderAssistError(f"no memo draft {draft_id}")
-            if d["status"] != "proposed":
-                raise Conflict(f"memo draft {draft_id} was already {d['status']}")
-            edited = body != d["body"]
-            project.conn.execute("UPDATE memo_drafts SET status = ?, version = version + 1 WHERE id = ?",
-                                 ("edited" if edited else "accepted", draft_id))  # fmt: skip
+            d = project.conn.execute("SELECT body FROM memo_drafts WHERE id = ?", (draft_id,)).fetchone()
+            close_suggestion(project.conn, "memo_drafts", draft_id, "edited" if d and body != d["body"] else "accepted")
         cites = [m.groupdict() for m in ANCHOR.finditer(body)]
         memo_id = project.conn.execute(
             "INSERT INTO memos (subject, version, kind, body, citations, draft_id, created_at, created_by) VALUES (?,?,?,?,?,?,?,?)",
@@ -339,7 +333,7 @@ def save_memo(project: Project, subject: str, body: str, coder: str | None, *, k
         project.conn.execute(
             "INSERT INTO decisions (action, coder, at, label, note, target) VALUES (?,?,?,?,?,?)",
             ("memo:save", who, utcnow(), subject, note, f"memo_draft:{draft_id}" if draft_id else f"memo:{subject}"),
-        )
+        )  # the memo-version event below carries the diff, so no separate decision event
         audit.append(project.conn, who, "memo-version", {"memo_id": memo_id, "subject": subject, "version": version,
                                                        "kind": kind, "draft_id": draft_id, "quotes": len(cites), "diff": diff})  # fmt: skip
         return int(memo_id)  # type: ignore[arg-type]
@@ -347,10 +341,5 @@ def save_memo(project: Project, subject: str, body: str, coder: str | None, *, k
 
 def reject_draft(project: Project, draft_id: int, coder: str | None, note: str | None = None) -> None:
     with human_decision(project.conn, coder) as who:
-        d = project.conn.execute("SELECT status FROM memo_drafts WHERE id = ?", (draft_id,)).fetchone()
-        if d is None or d["status"] != "proposed":
-            raise Conflict(f"memo draft {draft_id} is not open ({d['status'] if d else 'missing'})")
-        project.conn.execute("UPDATE memo_drafts SET status = 'rejected', version = version + 1 WHERE id = ?", (draft_id,))
-        project.conn.execute("INSERT INTO decisions (action, coder, at, note, target) VALUES ('memo:reject', ?, ?, ?, ?)",
-                             (who, utcnow(), note, f"memo_draft:{draft_id}"))  # fmt: skip
-        audit.append(project.conn, who, "decision", {"target": f"memo_draft:{draft_id}", "action": "reject", "note": note})
+        close_suggestion(project.conn, "memo_drafts", draft_id, "rejected")
+        record_decision(project.conn, who, "memo:reject", f"memo_draft:{draft_id}", to_status="rejected", note=note)

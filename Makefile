@@ -30,6 +30,14 @@ demo: $(STAMP)
 	$(CA) --coder demo reject 4 --note "too generic"
 	$(CA) --coder demo review --accept-where "source~okafor and in_vivo=true" --yes
 	$(CA) codes | head -n 8
+	$(CA) --coder demo review --accept-where "wave=1 and side=buyer and in_vivo=false" --yes | tail -n 1
+	$(CA) --coder demo categorize | head -n 4
+	$(CA) --coder demo categories accept 1
+	$(CA) --coder demo map --framework ivpd --level code
+	$(CA) --coder demo memo draft --category 1 | head -n 24
+	$(CA) saturation | tail -n 3
+	$(CA) --coder demo posture --case northwind-facilities | head -n 14
+	$(CA) eval --gold fixtures/gold/constructs.jsonl --framework ivpd | head -n 3
 	$(CA) audit verify
 	$(CA) status
 	@echo ""

@@ -346,14 +346,15 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @app.command()
 @handled
 def plugins(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List loaded plug-ins and the embedders they provide."""
-    from .plugins import embedder_factories, plugin_names
+    """List loaded plug-ins and the embedders, LLM providers and frameworks they provide."""
+    from .plugins import embedder_factories, framework_factories, plugin_names, provider_factories
 
-    info = {"plugins": plugin_names(), "embedders": sorted(embedder_factories())}
+    info = {"plugins": plugin_names(), "embedders": sorted(embedder_factories()), "providers": sorted(provider_factories()),
+            "frameworks (plug-in)": sorted(framework_factories())}  # fmt: skip
     if as_json:
         return _print_json(info)
-    out.print("plugins:   " + ", ".join(info["plugins"]), markup=False)
-    out.print("embedders: " + ", ".join(info["embedders"]), markup=False)
+    for key, values in info.items():
+        out.print(f"{key + ':':<22}" + (", ".join(values) or "-"), markup=False)
 
 
 class _Shared:

@@ -94,4 +94,5 @@ def test_bad_attributes_csv_exit_code(tmp_path, write):
 
 def test_plugins_lists_builtin_embedders():
     r = runner.invoke(app, ["plugins", "--json"])
-    assert {"minilm", "openai", "hash"} <= set(json.loads(r.stdout)["embedders"])
+    info = json.loads(r.stdout)
+    assert {"minilm", "openai", "hash"} <= set(info["embedders"]) and {"offline", "openai"} <= set(info["providers"])

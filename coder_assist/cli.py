@@ -6,6 +6,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from types import SimpleNamespace
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
 
@@ -201,7 +202,7 @@ def sources(
     with _open() as proj:
         docs = proj.documents(all_versions=all_versions)
     if as_json:
-        return _print_json([{k: v for k, v in d.items()} for d in docs])
+        return _print_json(docs)
     for d in docs:
         version = f"v{d['version']}" + ("" if d["current"] else " (superseded)")
         out.print(f"{d['name']} {version}  wave {d['wave'] or '-'}  case {d['case'] or '-'}  {d['format']}  "
@@ -357,16 +358,7 @@ def plugins(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         out.print(f"{key + ':':<22}" + (", ".join(values) or "-"), markup=False)
 
 
-class _Shared:
-    """What the command modules share with this one."""
-
-    handled = staticmethod(handled)
-    open = staticmethod(lambda: _open())
-    print_json = staticmethod(lambda data: _print_json(data))
-
-
-_Shared.out, _Shared.err, _Shared.state = out, err, state  # type: ignore[attr-defined]
-cli_review.register(app, _Shared)
+cli_review.register(app, SimpleNamespace(handled=handled, open=_open, print_json=_print_json, out=out, err=err, state=state))
 
 
 def main() -> None:

@@ -505,19 +505,9 @@ def register(app: typer.Typer, ctx: Any) -> None:
     @handled
     def memo_export(folder: Annotated[Path, typer.Argument(help="Folder for one Markdown file per memo (latest versions).")]) -> None:
         """Export the latest version of every memo as Markdown."""
-        import re as _re
-
         with ctx.open() as proj:
-            latest: dict[str, dict] = {}
-            for m in proj.memos():
-                latest[m["subject"]] = m
-            folder.mkdir(parents=True, exist_ok=True)
-            for subject, m in latest.items():
-                (folder / (_re.sub(r"[^\w.-]+", "_", subject) + ".md")).write_text(m["body"], encoding="utf-8")
-            with __import__("coder_assist.db", fromlist=["transaction"]).transaction(proj.conn):
-                __import__("coder_assist.audit", fromlist=["append"]).append(
-                    proj.conn, proj.actor(state.coder), "memo-export", {"folder": str(folder), "memos": len(latest)})
-        out.print(f"exported {len(latest)} memos to {folder}", markup=False)
+            n = proj.export_memos(folder, coder=state.coder)
+        out.print(f"exported {n} memos to {folder}", markup=False)
 
     def _show_analyses(ids: list[int], kind: str, as_json: bool) -> None:
         from .analysis import render_ivpd, render_posture

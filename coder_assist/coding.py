@@ -126,10 +126,9 @@ class CodingRun:
         if n == 0:
             return "(none)", []
         rows = self.conn.execute(
-            "SELECT id, speaker, substr(text_of_turn, 1, 600) AS text FROM ("
-            " SELECT t.id, t.speaker, t.idx, substr(d.text, t.start + 1, t.end - t.start) AS text_of_turn"
-            " FROM turns t JOIN documents d ON d.id = t.document_id WHERE t.document_id = ? AND t.idx < ? AND t.idx >= ?"
-            ") ORDER BY idx",
+            "SELECT t.id, t.speaker, substr(d.text, t.start + 1, min(t.end - t.start, 600)) AS text"
+            " FROM turns t JOIN documents d ON d.id = t.document_id"
+            " WHERE t.document_id = ? AND t.idx < ? AND t.idx >= ? ORDER BY t.idx",
             (seg["document_id"], seg["turn"], seg["turn"] - n),
         ).fetchall()
         before = self.conn.execute(

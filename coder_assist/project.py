@@ -124,14 +124,19 @@ class Project:
         proj._record_config_change()
         return proj
 
+    def _last_recorded_config(self) -> dict[str, Any]:
+        row = self.conn.execute(
+            "SELECT payload FROM events WHERE type IN ('project-init', 'config-change') ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return json.loads(row["payload"])["config"] if row else {}
+
     def _record_config_change(self) -> None:
         """Config edits (usually by hand in the TOML file) go into the audit trail when next seen."""
         current = json.loads(json.dumps(self.config.model_dump()))
+        if self._last_recorded_config() == current:
+            return  # the usual case: no write lock taken just for opening the project
         with transaction(self.conn):
-            row = self.conn.execute(
-                "SELECT type, payload FROM events WHERE type IN ('project-init', 'config-change') ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
-            last = json.loads(row["payload"])["config"] if row else {}
+            last = self._last_recorded_config()  # again under the lock: another process may have recorded it
             if last == current:
                 return
             changed = {
@@ -710,6 +715,19 @@ class Project:
         from .analysis import confirm_analysis
 
         return confirm_analysis(self, suggestion_id, self.decider(coder), note, action)
+
+    def export_memos(self, folder: str | Path, *, coder: str | None = None) -> int:
+        """Write the latest version of every memo as Markdown, one file per subject."""
+        import re
+
+        latest = {m["subject"]: m for m in self.memos()}
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for subject, m in latest.items():
+            (folder / (re.sub(r"[^\w.-]+", "_", subject) + ".md")).write_text(m["body"], encoding="utf-8")
+        with transaction(self.conn):
+            audit.append(self.conn, self.actor(coder), "memo-export", {"folder": str(folder), "memos": len(latest)})
+        return len(latest)
 
     def saturation(self, window: int = 3, share: float = 0.05) -> Any:
         """New codes and categories per interview and per wave, and a plateau signal."""

@@ -333,16 +333,22 @@ def _posture_case(fw: Framework, mapper: ConstructMapper, case: str, segs: list[
     }  # fmt: skip
 
 
-def propose_postures(project: Project, case: str | None = None, coder: str | None = None) -> list[int]:
-    """Propose the value-strategy posture of every dyad (or of ``case``); returns suggestion ids."""
-    fw = project.framework("value_strategy")
+def _propose(project: Project, kind: str, fw: Framework, case: str | None, coder: str | None,
+             per_case: Callable[..., dict[str, Any]]) -> list[int]:  # fmt: skip
+    """Run ``per_case(fw, mapper, case, segments, threshold)`` for every dyad and store the payloads."""
     dyads = _dyads(project, case)
     if not dyads:
         return []
     mapper = ConstructMapper(fw, project.embedder)
     threshold = _threshold(fw.id, project.embedder.name)
-    payloads = {c: _posture_case(fw, mapper, c, segs, threshold) for c, segs in dyads.items()}
-    return _store(project, "posture", fw.id, payloads, coder)
+    payloads = {c: per_case(fw, mapper, c, segs, threshold) for c, segs in dyads.items()}
+    return _store(project, kind, fw.id, payloads, coder)
+
+
+def propose_postures(project: Project, case: str | None = None, coder: str | None = None) -> list[int]:
+    """Propose the value-strategy posture of every dyad (or of ``case``); returns suggestion ids."""
+    fw = project.framework("value_strategy")
+    return _propose(project, "posture", fw, case, coder, _posture_case)
 
 
 # -- ivpd ---------------------------------------------------------------------------------------------
@@ -472,13 +478,7 @@ def propose_ivpd(project: Project, case: str | None = None, coder: str | None = 
     missing = [d for d in DIMENSIONS if d not in fw.construct_ids] + ([] if "ivpa" in fw.construct_ids else ["ivpa"])
     if missing:
         raise CoderAssistError(f"framework ivpd lacks {', '.join(missing)}")
-    dyads = _dyads(project, case)
-    if not dyads:
-        return []
-    mapper = ConstructMapper(fw, project.embedder)
-    threshold = _threshold(fw.id, project.embedder.name)
-    payloads = {c: _ivpd_case(fw, mapper, c, segs, threshold) for c, segs in dyads.items()}
-    return _store(project, "ivpd", fw.id, payloads, coder)
+    return _propose(project, "ivpd", fw, case, coder, _ivpd_case)
 
 
 # -- decisions and reading -------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 
 For each framework in the gold set, embeds the quotes and the constructs with the default
 embedder (MiniLM), picks the similarity threshold that maximises macro-F1 (abstentions scored as
-'none'), and writes coder_assist/calibration.json. Prints in-sample and 5-fold cross-validated
+'none'), and writes coder_assist/theory/calibration.json. Prints in-sample and 5-fold cross-validated
 scores; report the cross-validated ones.
 """
 
@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from coder_assist import MiniLMEmbedder  # noqa: E402
-from coder_assist.frameworks import builtin_frameworks  # noqa: E402
-from coder_assist.mapping import ConstructMapper, calibrate, evaluate, load_gold  # noqa: E402
+from coder_assist.theory.frameworks import builtin_frameworks  # noqa: E402
+from coder_assist.theory.mapping import ConstructMapper, calibrate, evaluate, load_gold  # noqa: E402
 
 
 def main() -> None:
@@ -41,7 +41,7 @@ def main() -> None:
         print(f"{fid:<22} n={len(rows):<4} threshold {threshold:.3f}  in-sample acc {result.accuracy:.3f} "
               f"macro-F1 {result.macro_f1:.3f} kappa {result.kappa:.3f} | 5-fold CV acc {result.cv_accuracy:.3f} "
               f"macro-F1 {result.cv_macro_f1:.3f} kappa {result.cv_kappa:.3f}")  # fmt: skip
-    path = ROOT / "coder_assist" / "calibration.json"
+    path = ROOT / "coder_assist" / "theory" / "calibration.json"
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {path}")
 

@@ -10,7 +10,7 @@ The public Python API (also the notebook API)::
 
 from __future__ import annotations
 
-from .embedders import Embedder, HashEmbedder, MiniLMEmbedder, OpenAIEmbedder
+from .store.embedders import Embedder, HashEmbedder, MiniLMEmbedder, OpenAIEmbedder
 from .errors import CoderAssistError, InputError, ProjectError
 from .hookspecs import hookimpl
 from .project import IngestReport, Project, SearchHit

@@ -19,10 +19,10 @@ def register_embedders(register: Callable[[str, Callable[..., Any]], None]) -> N
 @hookspec
 def register_providers(register: Callable[[str, Callable[..., Any]], None]) -> None:
     """Register LLM providers: ``register(name, factory)``; the factory receives the ``[provider]``
-    config section and returns an object following ``coder_assist.providers.Provider``."""
+    config section and returns an object following ``coder_assist.suggest.providers.Provider``."""
 
 
 @hookspec
 def register_frameworks(register: Callable[[str, Callable[[], Any]], None]) -> None:
     """Register construct frameworks: ``register(id, factory)``; the factory returns a
-    ``coder_assist.frameworks.Framework`` or the path of a framework YAML file."""
+    ``coder_assist.theory.frameworks.Framework`` or the path of a framework YAML file."""

@@ -15,7 +15,7 @@ from .errors import CoderAssistError
 
 if TYPE_CHECKING:
     from .project import Project
-    from .review import ReviewItem, ReviewSession
+    from .review.session import ReviewItem, ReviewSession
 
 UNGROUNDED_NOTE = "quote not found in the transcript: accept is disabled"
 SPAN_HINT = "the exact words from the segment, or *"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -10,6 +11,9 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+
+#: Built-ins, registered by module path like an entry point (so this module imports no layer).
+DEFAULT_PLUGINS = ("coder_assist.store.embedders", "coder_assist.suggest.providers.builtin")
 
 pm = pluggy.PluginManager("coder_assist")
 pm.add_hookspecs(hookspecs)
@@ -22,9 +26,8 @@ def load_plugins() -> pluggy.PluginManager:
     if _loaded:
         return pm
     _loaded = True
-    from . import builtin_plugins
-
-    pm.register(builtin_plugins, name="coder_assist.builtin")
+    for module in DEFAULT_PLUGINS:
+        pm.register(importlib.import_module(module), name=module)
     if not getattr(sys, "_called_from_test", False) and os.environ.get("CODER_ASSIST_NO_PLUGINS") != "1":
         pm.load_setuptools_entrypoints("coder_assist")
     return pm

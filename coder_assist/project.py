@@ -15,23 +15,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import audit, ingest as _ingest, participants as _participants
-from .config import CONFIG_NAME, Config
-from .db import connect, transaction, utcnow
-from .embedders import Embedder
+from .ingest import participants as _participants, pipeline as _ingest
+from .store import audit
+from .store.config import CONFIG_NAME, Config
+from .store.db import connect, transaction, utcnow
+from .store.embedders import Embedder
 from .errors import CoderAssistError, InputError, ProjectError
-from .index import SegmentIndex, where_clause
-from .coding import RunReport, provenance_of, run_coding
-from .decisions import (
+from .store.index import SegmentIndex, where_clause
+from .suggest.coding import RunReport, provenance_of, run_coding
+from .review.decisions import (
     Decision, add_code, apply_code, decide, delete_code, human_decision, merge_codes, rename_code, undo,
 )
-from .decisions import read_decisions_csv
-from .where import FROM as WHERE_FROM
-from .where import compile_where
+from .review.decisions import read_decisions_csv
+from .review.where import FROM as WHERE_FROM
+from .review.where import compile_where
 from .plugins import embedder_factories
-from .providers import Provider, get_provider, resolve_name
+from .suggest.providers import Provider, get_provider, resolve_name
 from .progress import NoProgress, Progress
-from .tokens import default_counter
+from .store.tokens import default_counter
 
 DB_NAME = "project.db"
 ANCHOR_NAME = "audit.anchor"
@@ -166,7 +167,7 @@ class Project:
 
     def review(self, *, coder: str | None = None, where: str | None = None) -> Any:
         """A review session over the open suggestions (see :class:`coder_assist.review.ReviewSession`)."""
-        from .review import ReviewSession
+        from .review.session import ReviewSession
 
         who = self.decider(coder)
         if not who:
@@ -382,8 +383,8 @@ class Project:
             overrides = {"name": provider, "model": model, "base_url": base_url}
             section = self.config.provider.model_copy(update={k: v for k, v in overrides.items() if v})
             if fw is not None and resolve_name(section) == "offline":
-                from .mapping import calibrated_threshold
-                from .providers.deductive import DeductiveOfflineProvider
+                from .theory.mapping import calibrated_threshold
+                from .suggest.providers.deductive import DeductiveOfflineProvider
 
                 provider = DeductiveOfflineProvider(fw, self.embedder, calibrated_threshold(fw.id, self.embedder.name))
             else:
@@ -574,7 +575,7 @@ class Project:
                    provider: str | Provider | None = None, model: str | None = None, base_url: str | None = None) -> Any:  # fmt: skip
         """Cluster accepted initial codes into proposed categories (suggestions only); an LLM
         provider names and defines them, the offline one uses the medoid code and top terms."""
-        from .categorize import DISTANCE_THRESHOLD, categorize
+        from .theory.categorize import DISTANCE_THRESHOLD, categorize
 
         return categorize(self, wave=wave, threshold=threshold or DISTANCE_THRESHOLD, coder=coder,
                           provider=self._provider(provider, model, base_url))  # fmt: skip
@@ -595,7 +596,7 @@ class Project:
     def decide_category(self, suggestion_id: int, action: str = "accept", *, name: str | None = None,
                         definition: str | None = None, coder: str | None = None, note: str | None = None) -> int | None:  # fmt: skip
         """Confirm (accept, or edit with a new name/definition) or reject a proposed category."""
-        from .decisions import decide_category
+        from .review.decisions import decide_category
 
         return decide_category(self.conn, suggestion_id, action, self.decider(coder), name=name,
                                definition=definition, note=note)  # fmt: skip
@@ -603,7 +604,7 @@ class Project:
     # -- construct frameworks ---------------------------------------------------------------------
     def frameworks(self) -> dict[str, Any]:
         """Built-in, project (``frameworks/*.yaml``) and plug-in frameworks, by id."""
-        from .frameworks import find_frameworks
+        from .theory.frameworks import find_frameworks
 
         return find_frameworks(self.root)
 
@@ -616,7 +617,7 @@ class Project:
     def map(self, framework: str, *, level: str = "code", threshold: float | None = None, coder: str | None = None,
             provider: str | Provider | None = None, model: str | None = None, base_url: str | None = None) -> Any:  # fmt: skip
         """Propose construct links for segments, codes or categories (suggestions only)."""
-        from .mapping import map_constructs
+        from .theory.mapping import map_constructs
 
         return map_constructs(self, self.framework(framework), level, threshold, coder, self._provider(provider, model, base_url))
 
@@ -633,14 +634,14 @@ class Project:
 
     def decide_link(self, suggestion_id: int, action: str = "accept", *, coder: str | None = None,
                     note: str | None = None) -> int | None:  # fmt: skip
-        from .decisions import decide_link
+        from .review.decisions import decide_link
 
         return decide_link(self.conn, suggestion_id, action, self.decider(coder), note)
 
     def evaluate_gold(self, gold_path: str | Path, framework: str | None = None, provider: str | Provider | None = None,
                       model: str | None = None, base_url: str | None = None) -> list[Any]:  # fmt: skip
         """Score construct mapping (offline, or an LLM provider) against a labelled JSONL set, per framework."""
-        from .mapping import evaluate, evaluate_llm, load_gold
+        from .theory.mapping import evaluate, evaluate_llm, load_gold
 
         records = load_gold(gold_path)
         ids = sorted({r["framework"] for r in records}) if framework is None else [framework]
@@ -654,7 +655,7 @@ class Project:
                    coder: str | None = None, provider: str | Provider | None = None, model: str | None = None,
                    base_url: str | None = None) -> int:  # fmt: skip
         """Draft a theory memo (a suggestion) for a confirmed category, a construct or a case."""
-        from .memos import draft_memo
+        from .theory.memos import draft_memo
 
         return draft_memo(self, category=category, construct=construct, case=case, coder=coder,
                           provider=self._provider(provider, model, base_url))  # fmt: skip
@@ -666,7 +667,7 @@ class Project:
 
     def accept_memo(self, draft_id: int, *, body: str | None = None, coder: str | None = None, note: str | None = None) -> int:
         """Accept a draft, as it is or edited (``body``), as the next version of its subject's memo."""
-        from .memos import save_memo
+        from .theory.memos import save_memo
 
         d = self.conn.execute("SELECT subject, body FROM memo_drafts WHERE id = ?", (draft_id,)).fetchone()
         if d is None:
@@ -675,13 +676,13 @@ class Project:
                          draft_id=draft_id, note=note)  # fmt: skip
 
     def reject_memo(self, draft_id: int, *, coder: str | None = None, note: str | None = None) -> None:
-        from .memos import reject_draft
+        from .theory.memos import reject_draft
 
         reject_draft(self, draft_id, self.decider(coder), note)
 
     def write_memo(self, subject: str, body: str, *, kind: str = "reflexive", coder: str | None = None) -> int:
         """Save a memo a researcher wrote (reflexive, or a new version of a theory memo)."""
-        from .memos import save_memo
+        from .theory.memos import save_memo
 
         return save_memo(self, subject, body, self.decider(coder), kind=kind)
 
@@ -695,24 +696,24 @@ class Project:
     def propose_postures(self, case: str | None = None, *, coder: str | None = None) -> list[int]:
         """Each case's dominant value strategies per side, its cell in the 3x3 posture grid, and the
         dyadic competences in play (suggestions for a person to confirm)."""
-        from .analysis import propose_postures
+        from .theory.analysis import propose_postures
 
         return propose_postures(self, case, coder)
 
     def propose_ivpd(self, case: str | None = None, *, coder: str | None = None) -> list[int]:
         """Per case and IVPD dimension, how buyer-side groups read the supplier's value, against the supplier side."""
-        from .analysis import propose_ivpd
+        from .theory.analysis import propose_ivpd
 
         return propose_ivpd(self, case, coder)
 
     def analyses(self, kind: str | None = None, case: str | None = None) -> list[dict[str, Any]]:
-        from .analysis import analysis_rows
+        from .theory.analysis import analysis_rows
 
         return analysis_rows(self, kind, case)
 
     def confirm_analysis(self, suggestion_id: int, action: str = "accept", *, coder: str | None = None,
                          note: str | None = None) -> int | None:  # fmt: skip
-        from .analysis import confirm_analysis
+        from .theory.analysis import confirm_analysis
 
         return confirm_analysis(self, suggestion_id, self.decider(coder), note, action)
 
@@ -731,7 +732,7 @@ class Project:
 
     def saturation(self, window: int = 3, share: float = 0.05) -> Any:
         """New codes and categories per interview and per wave, and a plateau signal."""
-        from .saturation import saturation
+        from .theory.saturation import saturation
 
         return saturation(self, window, share)
 

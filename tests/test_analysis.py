@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from coder_assist import Project
-from coder_assist.analysis import (
+from coder_assist.theory.analysis import (
     DIMENSIONS, STRATEGIES, _matched_mean, analysis_rows, confirm_analysis, grid_cell, propose_ivpd,
     propose_postures, render_ivpd, render_posture,
 )
-from coder_assist.decisions import Conflict
+from coder_assist.review.decisions import Conflict
 from coder_assist.errors import CoderAssistError
 
 from .conftest import FIXTURES
@@ -84,7 +84,7 @@ def test_one_posture_per_case_with_a_consistent_grid_cell(study):
 
 
 def test_every_grid_cell_type_follows_the_two_strategies():
-    from coder_assist.frameworks import builtin_frameworks
+    from coder_assist.theory.frameworks import builtin_frameworks
 
     fw = builtin_frameworks()["value_strategy"]
     short = ("internal", "exchange", "relational")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from coder_assist import Project
-from coder_assist.categorize import cluster
-from coder_assist.decisions import Conflict
+from coder_assist.theory.categorize import cluster
+from coder_assist.review.decisions import Conflict
 
 
 def test_cluster_groups_near_vectors_and_keeps_far_ones_apart():

@@ -6,8 +6,8 @@ import json
 
 from typer.testing import CliRunner
 
-from coder_assist.cli import app
-from coder_assist.config import CONFIG_NAME, Config
+from coder_assist.cli.app import app
+from coder_assist.store.config import CONFIG_NAME, Config
 
 from .test_project import INTERVIEW, PARTICIPANTS
 

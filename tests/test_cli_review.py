@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from coder_assist import Project
-from coder_assist.cli import app
+from coder_assist.cli.app import app
 
 from .conftest import FIXTURES
 

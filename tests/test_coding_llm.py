@@ -15,8 +15,8 @@ import pytest
 import vcr
 
 from coder_assist import Project
-from coder_assist.prompts import load_prompt
-from coder_assist.providers.openai_compat import OpenAICompatProvider
+from coder_assist.suggest.prompts import load_prompt
+from coder_assist.suggest.providers.openai_compat import OpenAICompatProvider
 
 from . import stub_server
 
@@ -276,7 +276,7 @@ def test_deductive_coding_with_the_llm_uses_the_framework_codebook(proj, recorde
     prov = provider()
     with recorder.use_cassette("coding_deductive.yaml") as cassette:
         prov.prompt_id = "deductive-coding"
-        from coder_assist.coding import run_coding
+        from coder_assist.suggest.coding import run_coding
 
         report = run_coding(proj, prov, "ann", source="nw-interview.txt", limit=2, framework=proj.framework("ivpd"))
     assert report.coded == 2
@@ -312,7 +312,7 @@ def test_llm_names_categories_and_drafts_memos_with_grounded_citations(proj, rec
     d = next(x for x in proj.memo_drafts() if x["id"] == draft_id)
     assert d["provider"] == "openai" and "could not be found in the passages and were left out" in d["body"]
     assert "nobody ever said" not in d["body"] and d["ungrounded"] >= 1
-    from coder_assist.memos import ANCHOR
+    from coder_assist.theory.memos import ANCHOR
 
     anchors = list(ANCHOR.finditer(d["body"]))
     assert anchors
@@ -344,7 +344,7 @@ def test_llm_construct_mapping_and_eval(proj, recorder, tmp_path):
 
 def test_whole_path_on_a_fixture_against_the_stub(tmp_path, recorder):
     """code -> review -> categorize -> map -> memo with the LLM provider, on one fixture interview."""
-    from coder_assist.memos import ANCHOR
+    from coder_assist.theory.memos import ANCHOR
 
     from .conftest import FIXTURES
 

@@ -15,10 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from coder_assist import Project
-from coder_assist.cli import app
+from coder_assist.cli.app import app
 from coder_assist.hookspecs import hookimpl
 from coder_assist.plugins import load_plugins
-from coder_assist.providers.offline import OfflineProvider
+from coder_assist.suggest.providers.offline import OfflineProvider
 
 from .conftest import FIXTURES, ROOT
 
@@ -105,7 +105,7 @@ def test_interrupted_run_resumes_without_duplicates(tmp_path):
     assert sorted((s["segment_id"], s["label"]) for s in p.suggestion_rows()) == expected
     statuses = [r[0] for r in p.conn.execute("SELECT status FROM coding_runs ORDER BY started_at")]
     assert statuses == ["interrupted", "finished"]
-    from coder_assist import audit
+    from coder_assist.store import audit
 
     assert audit.verify(p.conn) == []
 
@@ -118,7 +118,7 @@ def test_killed_process_loses_nothing_and_rerun_finishes(tmp_path):
         import time, sys
         sys.path.insert(0, {str(ROOT)!r})
         from coder_assist import Project
-        from coder_assist.providers.offline import OfflineProvider
+        from coder_assist.suggest.providers.offline import OfflineProvider
         class Slow(OfflineProvider):
             def propose(self, item):
                 time.sleep(0.02)
@@ -149,7 +149,7 @@ class _EchoPlugin:
     @staticmethod
     @hookimpl
     def register_providers(register):  # type: ignore[no-untyped-def]
-        from coder_assist.providers import CodeProposal, ProposedCode, ProviderReply
+        from coder_assist.suggest.providers import CodeProposal, ProposedCode, ProviderReply
 
         class Echo:
             name, model, base_host, remote, prompt_id = "echo", "echo-1", None, False, "initial-coding"
@@ -198,7 +198,7 @@ def test_cli_code_dry_run_then_run_json(tmp_path):
 
 def test_offline_deductive_coding_into_constructs(tmp_path):
     from coder_assist import HashEmbedder
-    from coder_assist.providers.deductive import DeductiveOfflineProvider
+    from coder_assist.suggest.providers.deductive import DeductiveOfflineProvider
 
     p = Project.init(tmp_path / "p", embedder="hash")
     p.ingest([FIXTURES / "wave2"], attributes=FIXTURES / "participants.csv")

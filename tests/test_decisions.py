@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from coder_assist import Project
-from coder_assist.decisions import Conflict
+from coder_assist.review.decisions import Conflict
 from coder_assist.errors import CoderAssistError
-from coder_assist.providers import CodingInput
+from coder_assist.suggest.providers import CodingInput
 
 from .conftest import FIXTURES, ROOT
 
@@ -61,7 +61,7 @@ def test_second_coder_gets_a_conflict_not_an_overwrite(coded):
     coded.accept(sid, coder="ann")
     with pytest.raises(Conflict, match=r"already accepted by ann"):
         other.reject(sid, coder="bea")
-    from coder_assist.decisions import decide
+    from coder_assist.review.decisions import decide
 
     with pytest.raises(Conflict, match="changed since you saw it by ann"):
         decide(other.conn, sid, "reject", "bea", expected_version=seen)

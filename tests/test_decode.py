@@ -1,4 +1,4 @@
-"""Tests for coder_assist.decode: encodings, normalisation and refusing bad bytes."""
+"""Tests for coder_assist.ingest.decode: encodings, normalisation and refusing bad bytes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coder_assist.decode import CP1252_WARNING, decode_bytes
+from coder_assist.ingest.decode import CP1252_WARNING, decode_bytes
 from coder_assist.errors import InputError
 
 SAMPLE = "Café – naïve"

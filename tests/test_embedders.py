@@ -7,7 +7,7 @@ import socket
 import numpy as np
 import pytest
 
-from coder_assist.embedders import HashEmbedder, MiniLMEmbedder, verify_model_file
+from coder_assist.store.embedders import HashEmbedder, MiniLMEmbedder, verify_model_file
 from coder_assist.errors import CoderAssistError
 
 from .conftest import NetworkBlocked

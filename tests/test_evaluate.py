@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
 
-from coder_assist.evaluate import confusion_table, score
+from coder_assist.theory.evaluate import confusion_table, score
 
 
 def test_known_small_case():

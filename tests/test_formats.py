@@ -1,4 +1,4 @@
-"""Tests for coder_assist.formats: label shapes, each file format, bad input, the real shared transcripts."""
+"""Tests for coder_assist.ingest.formats: label shapes, each file format, bad input, the real shared transcripts."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coder_assist.errors import InputError
-from coder_assist.formats import SUPPORTED, ParsedTranscript, RawTurn, parse_bytes
+from coder_assist.ingest.formats import SUPPORTED, ParsedTranscript, RawTurn, parse_bytes
 
 from .conftest import SHARED
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared transcripts not found at {SHARED}")

@@ -11,8 +11,8 @@ import pytest
 
 import coder_assist.plugins
 from coder_assist.errors import InputError
-from coder_assist.formats import parse_bytes
-from coder_assist.frameworks import (
+from coder_assist.ingest.formats import parse_bytes
+from coder_assist.theory.frameworks import (
     RELATION_TYPES,
     STRUCTURAL_RELATIONS,
     Framework,
@@ -450,7 +450,7 @@ def test_no_text_shared_with_the_fixture_transcripts(
 
 
 def test_plugin_framework_through_the_real_hook(tmp_path: Path) -> None:
-    from coder_assist.frameworks import find_frameworks
+    from coder_assist.theory.frameworks import find_frameworks
     from coder_assist.hookspecs import hookimpl
     from coder_assist.plugins import load_plugins
 

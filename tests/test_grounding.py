@@ -7,7 +7,7 @@ import string
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from coder_assist.grounding import locate
+from coder_assist.suggest.grounding import locate
 
 TEXT = "Honestly, it was tense. The new CFO wanted every invoice checked against the “rate card” – all of them."
 

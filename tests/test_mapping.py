@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from coder_assist import HashEmbedder, Project
-from coder_assist.cli import app
-from coder_assist.frameworks import builtin_frameworks, parse_framework
-from coder_assist.mapping import ConstructMapper, calibrate, calibrated_threshold, evaluate
+from coder_assist.cli.app import app
+from coder_assist.theory.frameworks import builtin_frameworks, parse_framework
+from coder_assist.theory.mapping import ConstructMapper, calibrate, calibrated_threshold, evaluate
 
 from .conftest import FIXTURES
 
@@ -60,7 +60,7 @@ def test_calibrate_maximises_macro_f1():
 
 
 def test_shipped_calibration_is_read():
-    data = json.loads((FIXTURES.parent / "coder_assist" / "calibration.json").read_text())
+    data = json.loads((FIXTURES.parent / "coder_assist" / "theory" / "calibration.json").read_text())
     assert calibrated_threshold("ivpd", "minilm-l6-v2") == data["minilm-l6-v2"]["ivpd"]["threshold"]
     assert calibrated_threshold("ivpd", "no-such-embedder") == 0.35
 

@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from coder_assist import Project
-from coder_assist.cli import app
+from coder_assist.cli.app import app
 from coder_assist.errors import CoderAssistError
-from coder_assist.memos import ANCHOR, verify_citations
+from coder_assist.theory.memos import ANCHOR, verify_citations
 
 from .conftest import FIXTURES
 

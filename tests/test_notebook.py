@@ -10,7 +10,7 @@ import pytest
 
 from coder_assist import Project
 from coder_assist.notebook import UNGROUNDED_NOTE, ReviewWidget, item_html, project_html
-from coder_assist.review import ReviewItem, ReviewSession
+from coder_assist.review.session import ReviewItem, ReviewSession
 
 from .conftest import FIXTURES, ROOT
 

@@ -6,8 +6,9 @@ import shutil
 
 import pytest
 
-from coder_assist import InputError, Project, ProjectError, audit
-from coder_assist.config import CONFIG_NAME
+from coder_assist import InputError, Project, ProjectError
+from coder_assist.store import audit
+from coder_assist.store.config import CONFIG_NAME
 
 from .conftest import FIXTURES, SHARED
 

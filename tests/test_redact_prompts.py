@@ -7,8 +7,8 @@ import shutil
 import pytest
 
 from coder_assist.errors import CoderAssistError
-from coder_assist.prompts import load_prompt, parse_prompt
-from coder_assist.redact import Redactor, from_participants
+from coder_assist.suggest.prompts import load_prompt, parse_prompt
+from coder_assist.suggest.redact import Redactor, from_participants
 
 TEXT = ("Priya said Tom Haverley at Northwind Logistics mailed priya.n@northwind.example and rang "
         "+44 113 496 0000. Natarajan agreed; the Interviewer nodded. Northwind paid.")  # fmt: skip

@@ -7,10 +7,10 @@ import string
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coder_assist.formats.model import ParsedTranscript, RawTurn
-from coder_assist.segment import segment_id, segment_turns, sentence_spans
-from coder_assist.tokens import RegexCounter, default_counter
-from coder_assist.transcript import render
+from coder_assist.ingest.formats.model import ParsedTranscript, RawTurn
+from coder_assist.ingest.segment import segment_id, segment_turns, sentence_spans
+from coder_assist.store.tokens import RegexCounter, default_counter
+from coder_assist.ingest.transcript import render
 
 
 def _doc(turns: list[tuple[str | None, str]], labelled: bool = True):

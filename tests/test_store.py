@@ -6,9 +6,9 @@ import sqlite3
 
 import pytest
 
-from coder_assist import audit
-from coder_assist.db import connect, migrate, transaction
-from coder_assist.migrations import MIGRATIONS
+from coder_assist.store import audit
+from coder_assist.store.db import connect, migrate, transaction
+from coder_assist.store.migrations import MIGRATIONS
 
 
 def test_migrations_run_once_and_are_recorded(tmp_path):

@@ -1,0 +1,1 @@
+"""Ingest: bytes to normalized text, transcript formats, speaker turns, segments, participants."""

@@ -1,0 +1,347 @@
+"""The initial-coding run: for each selected segment, ask the provider for codes, ground every
+quote in the segment, and store suggestions with full provenance.
+
+Each segment is written in one transaction (call, suggestions, audit event), so an interrupted or
+killed run keeps everything already produced, and a re-run with the same provider, model, prompt
+and parameters (the *work key*) skips those segments: no duplicates. Failed segments are retried
+by the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..store import audit
+from ..store.db import transaction, utcnow
+from .grounding import locate
+from .prompts import PromptTemplate, load_prompt
+from .providers import CodingInput, Provider, ProviderReply, SimilarSegment
+from .redact import DEFAULT_PATTERNS, Redactor, from_participants
+from ..store.tokens import default_counter
+
+if TYPE_CHECKING:
+    from ..progress import Progress
+    from ..project import Project
+
+RESEARCHER_ROLES = ("interviewer", "moderator")
+
+
+@dataclass
+class RunReport:
+    run_id: str | None
+    provider: str
+    model: str
+    selected: int = 0
+    skipped_done: int = 0
+    coded: int = 0
+    failed: int = 0
+    suggestions: int = 0
+    grounded: int = 0
+    ungrounded: int = 0
+    by_method: dict[str, int] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens_estimated: bool = False
+    cost_usd: float | None = 0.0
+    redacted: bool = False
+    dry_run: bool = False
+    interrupted: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def work_key(provider: Provider, prompt_sha: str, framework: Any = None) -> str:
+    fw = [framework.id, framework.version] if framework is not None else None
+    body = json.dumps([provider.name, provider.model, prompt_sha, provider.params(), fw], sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:24]
+
+
+def select_segments(
+    conn: sqlite3.Connection, *, wave: int | None, source: str | None, include_researchers: bool
+) -> list[sqlite3.Row]:
+    """Current segments in document order, participants' talk only unless asked otherwise."""
+    where, params = ["d.current = 1"], []
+    if wave is not None:
+        where.append("d.wave = ?")
+        params.append(wave)
+    if source is not None:
+        where.append("d.name = ?")
+        params.append(source)
+    if not include_researchers:
+        where.append(
+            "COALESCE(t.role, '') NOT IN ('interviewer', 'moderator') AND COALESCE(p.side, '') != 'researcher'"
+            " AND COALESCE(s.speaker, '') NOT IN ('Interviewer', 'Moderator')"
+        )
+    return conn.execute(
+        "SELECT s.id, s.text, s.speaker, s.start, s.end, s.turn_id, t.idx AS turn, d.id AS document_id,"
+        " d.name AS source FROM segments s JOIN turns t ON t.id = s.turn_id JOIN documents d ON d.id = s.document_id"
+        f" LEFT JOIN participants p ON p.speaker = s.speaker WHERE {' AND '.join(where)} ORDER BY d.name, s.idx",
+        params,
+    ).fetchall()
+
+
+class CodingRun:
+    """One run of a provider over a selection of segments."""
+
+    def __init__(self, project: Project, provider: Provider, actor: str, framework: Any = None) -> None:
+        self.framework = framework
+        self.project = project
+        self.conn = project.conn
+        self.provider = provider
+        self.actor = actor
+        self.cfg = project.config
+        if hasattr(provider, "source_sha256"):  # offline heuristics: their source is the "prompt"
+            self.prompt: PromptTemplate | None = None
+            self.prompt_sha = getattr(provider, "source_sha256")()
+            self.prompt_version = "1"
+        else:
+            self.prompt = load_prompt(provider.prompt_id)
+            self.prompt_sha, self.prompt_version = self.prompt.sha256, self.prompt.version
+        self.key = work_key(provider, self.prompt_sha, framework)
+        mode = self.cfg.privacy.redact
+        self.redactor: Redactor | None = None
+        if mode == "always" or (mode == "auto" and provider.remote):
+            self.redactor = from_participants(
+                project.participants(), self.cfg.privacy.extra_names,
+                {**DEFAULT_PATTERNS, **self.cfg.privacy.patterns},
+            )  # fmt: skip
+
+    # -- inputs -------------------------------------------------------------------------------
+    def _codebook(self) -> list[str]:
+        if self.framework is not None:
+            return [f"{c.name}: {c.definition} Use when: {' '.join(c.include)} Not when: {' '.join(c.exclude)}"
+                    for c in self.framework.constructs]  # fmt: skip
+        rows = self.conn.execute(
+            "SELECT c.label, count(g.id) AS n FROM codes c LEFT JOIN codings g ON g.code_id = c.id AND g.active = 1"
+            " WHERE c.active = 1 AND c.kind = 'initial' GROUP BY c.id ORDER BY n DESC, c.label LIMIT 60"
+        ).fetchall()
+        return [r["label"] for r in rows]
+
+    def _context(self, seg: sqlite3.Row) -> tuple[str, list[int]]:
+        n = self.cfg.coding.context_turns
+        if n == 0:
+            return "(none)", []
+        rows = self.conn.execute(
+            "SELECT t.id, t.speaker, substr(d.text, t.start + 1, min(t.end - t.start, 600)) AS text"
+            " FROM turns t JOIN documents d ON d.id = t.document_id"
+            " WHERE t.document_id = ? AND t.idx < ? AND t.idx >= ? ORDER BY t.idx",
+            (seg["document_id"], seg["turn"], seg["turn"] - n),
+        ).fetchall()
+        before = self.conn.execute(
+            "SELECT substr(d.text, t.start + 1, ? - t.start) FROM turns t JOIN documents d ON d.id = t.document_id"
+            " WHERE t.id = ?",
+            (seg["start"], seg["turn_id"]),
+        ).fetchone()[0].strip()
+        lines = [f"{r['speaker'] or 'Speaker'}: {r['text']}" for r in rows]
+        if before:
+            lines.append(f"{seg['speaker'] or 'Speaker'} (same turn, before the segment): {before[-600:]}")
+        return ("\n".join(lines) or "(start of the document)"), [r["id"] for r in rows]
+
+    def _similar(self, seg: sqlite3.Row, has_codings: bool) -> list[SimilarSegment]:
+        k = self.cfg.coding.similar
+        if not k or not has_codings:
+            return []
+        vector = self.project.embedder.embed([seg["text"]])[0]
+        hits = [(sid, score) for sid, score in self.project.index.query(vector, k * 4) if sid != seg["id"]]
+        out = []
+        for sid, score in hits:
+            labels = [r[0] for r in self.conn.execute(
+                "SELECT DISTINCT c.label FROM codings g JOIN codes c ON c.id = g.code_id"
+                " WHERE g.segment_id = ? AND g.active = 1 AND c.active = 1", (sid,))]  # fmt: skip
+            if labels:
+                text = self.conn.execute("SELECT text FROM segments WHERE id = ?", (sid,)).fetchone()[0]
+                out.append(SimilarSegment(sid, text, labels, round(score, 4)))
+            if len(out) == k:
+                break
+        return out
+
+    def build_input(self, seg: sqlite3.Row, codebook: list[str], has_codings: bool) -> tuple[CodingInput, list[int]]:
+        context, context_ids = self._context(seg)
+        item = CodingInput(seg["id"], seg["text"], seg["speaker"], seg["source"], context,
+                           self._similar(seg, has_codings), codebook)  # fmt: skip
+        if self.prompt is not None:
+            similar = "\n".join(f"- \"{s.text}\" -> {'; '.join(s.codes)}" for s in item.similar) or "(none yet)"
+            item.system, item.user = self.prompt.render(
+                codebook="\n".join(f"- {c}" for c in codebook) or "(empty: no codes accepted yet)",
+                source=seg["source"], context=context, similar=similar, speaker=seg["speaker"] or "unlabelled",
+                segment=seg["text"],
+            )  # fmt: skip
+            if self.redactor is not None:
+                item.system, item.user = self.redactor.redact(item.system), self.redactor.redact(item.user)
+        return item, context_ids
+
+    # -- the run ------------------------------------------------------------------------------
+    def estimate(self, segments: list[sqlite3.Row], report: RunReport) -> None:
+        """Token and cost estimate without calling anything."""
+        codebook = self._codebook()
+        counter = default_counter()
+        texts = []
+        for seg in segments:
+            item, _ = self.build_input(seg, codebook, has_codings=False)
+            texts.append(item.system + "\n" + item.user if self.prompt else item.text)
+        report.prompt_tokens = sum(counter.count_many(texts))
+        per = 0 if self.prompt is None else self.cfg.coding.completion_tokens_estimate
+        report.completion_tokens = per * len(segments)
+        report.tokens_estimated = True
+        report.cost_usd = self.cost(report.prompt_tokens, report.completion_tokens)
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        if not self.provider.remote:
+            return 0.0
+        price = self.cfg.prices.get(self.provider.model)
+        if price is None:
+            return None
+        return round((prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6, 6)
+
+    def run(self, segments: list[sqlite3.Row], report: RunReport, progress: Progress) -> None:
+        run_id = uuid.uuid4().hex
+        report.run_id = run_id
+        report.redacted = self.redactor is not None
+        redaction = {"applied": self.redactor is not None, "mode": self.cfg.privacy.redact,
+                     "identifiers": self.redactor.summary() if self.redactor else {}}  # fmt: skip
+        with transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO coding_runs (id, work_key, actor, provider, model, base_host, prompt_id, prompt_version,"
+                " prompt_sha256, params, redaction, selection, status, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, self.key, self.actor, self.provider.name, self.provider.model, self.provider.base_host,
+                 self.provider.prompt_id, self.prompt_version, self.prompt_sha, json.dumps(self.provider.params()),
+                 json.dumps(redaction), json.dumps({"segments": len(segments)}), "running", utcnow()),
+            )  # fmt: skip
+            audit.append(self.conn, self.actor, "coding-run-start", {
+                "run_id": run_id, "provider": self.provider.name, "model": self.provider.model,
+                "base_host": self.provider.base_host, "prompt_id": self.provider.prompt_id,
+                "prompt_sha256": self.prompt_sha, "params": self.provider.params(), "segments": len(segments),
+                "redaction": redaction,
+            })  # fmt: skip
+        status = "interrupted"
+        progress.begin("coding", len(segments))
+        try:
+            codebook = self._codebook()
+            has_codings = self.conn.execute("SELECT 1 FROM codings WHERE active = 1 LIMIT 1").fetchone() is not None
+            for seg in segments:
+                item, context_ids = self.build_input(seg, codebook, has_codings)
+                reply = self.provider.propose(item)
+                self._store(run_id, seg, item, context_ids, reply, report)
+                progress.advance()
+            status = "finished"
+        finally:
+            progress.end()
+            report.interrupted = status != "finished"
+            counts = {k: getattr(report, k) for k in ("coded", "failed", "suggestions", "grounded", "ungrounded")}
+            with transaction(self.conn):
+                self.conn.execute("UPDATE coding_runs SET status = ?, counts = ?, finished_at = ? WHERE id = ?",
+                                  (status, json.dumps(counts), utcnow(), run_id))  # fmt: skip
+                audit.append(self.conn, self.actor, "coding-run-end", {"run_id": run_id, "status": status, **counts})
+
+    def _store(self, run_id: str, seg: sqlite3.Row, item: CodingInput, context_ids: list[int],
+               reply: ProviderReply, report: RunReport) -> None:  # fmt: skip
+        r = self.redactor
+        cost = self.cost(reply.usage.prompt_tokens, reply.usage.completion_tokens)
+        report.prompt_tokens += reply.usage.prompt_tokens
+        report.completion_tokens += reply.usage.completion_tokens
+        report.tokens_estimated |= reply.usage.estimated
+        report.cost_usd = None if cost is None or report.cost_usd is None else round(report.cost_usd + cost, 6)
+        status = "ok" if reply.proposal is not None else "failed"
+        now = utcnow()
+        with transaction(self.conn):
+            # A failed call of the same work is replaced; a finished one is never redone.
+            self.conn.execute("DELETE FROM llm_calls WHERE segment_id = ? AND work_key = ? AND status = 'failed'"
+                              " AND id NOT IN (SELECT call_id FROM suggestions)", (seg["id"], self.key))  # fmt: skip
+            call_id = self.conn.execute(
+                "INSERT INTO llm_calls (run_id, segment_id, work_key, status, error, attempts, input_sha256,"
+                " context_ids, similar_ids, redacted, raw_response, prompt_tokens, completion_tokens,"
+                " tokens_estimated, latency_ms, cost_usd, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, seg["id"], self.key, status, reply.error, reply.attempts,
+                 hashlib.sha256(seg["text"].encode()).hexdigest(), json.dumps(context_ids),
+                 json.dumps([s.segment_id for s in item.similar]), int(r is not None), reply.raw,
+                 reply.usage.prompt_tokens, reply.usage.completion_tokens, int(reply.usage.estimated),
+                 reply.latency_ms, cost, now),
+            ).lastrowid  # fmt: skip
+            ids = []
+            for code in (reply.proposal.codes if reply.proposal else []):
+                label, quote, rationale = code.label.strip(), code.quote, code.rationale.strip()
+                reused_label = code.reused_code
+                if r is not None:
+                    label, quote, rationale = r.restore(label), r.restore(quote), r.restore(rationale)
+                    reused_label = r.restore(reused_label) if reused_label else None
+                g = locate(quote, seg["text"], base=seg["start"])
+                reused_id = None
+                if reused_label:
+                    row = self.conn.execute("SELECT id FROM codes WHERE label = ? AND active = 1", (reused_label,)).fetchone()
+                    reused_id = row[0] if row else None
+                state = "proposed" if g.grounded and label else "ungrounded"
+                ids.append(self.conn.execute(
+                    "INSERT INTO suggestions (call_id, run_id, segment_id, kind, label, in_vivo, quote, start, end,"
+                    " grounding, grounding_score, rationale, reused_code_id, reused_label, status, created_at)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (call_id, run_id, seg["id"], "construct-code" if self.framework is not None else "initial-code", label, int(code.in_vivo), quote, g.start, g.end,
+                     g.method, g.score, rationale, reused_id, reused_label, state, now),
+                ).lastrowid)  # fmt: skip
+                report.suggestions += 1
+                report.by_method[g.method] = report.by_method.get(g.method, 0) + 1
+                if state == "proposed":
+                    report.grounded += 1
+                else:
+                    report.ungrounded += 1
+            audit.append(self.conn, self.actor, "suggestions", {
+                "run_id": run_id, "segment_id": seg["id"], "call_id": call_id, "status": status,
+                "suggestion_ids": ids, "error": reply.error,
+            })  # fmt: skip
+        if status == "ok":
+            report.coded += 1
+        else:
+            report.failed += 1
+
+
+def run_coding(
+    project: Project, provider: Provider, actor: str, *, wave: int | None = None, source: str | None = None,
+    limit: int | None = None, dry_run: bool = False, progress: Progress | None = None, framework: Any = None,
+) -> RunReport:  # fmt: skip
+    """Select segments, skip those already done with the same work key, and code the rest.
+    With ``framework``, coding is deductive: into that framework's constructs."""
+    from ..progress import NoProgress
+
+    run = CodingRun(project, provider, actor, framework)
+    report = RunReport(None, provider.name, provider.model, dry_run=dry_run)
+    segments = select_segments(project.conn, wave=wave, source=source,
+                               include_researchers=project.config.coding.include_researchers)  # fmt: skip
+    done = {r[0] for r in project.conn.execute(
+        "SELECT segment_id FROM llm_calls WHERE work_key = ? AND status = 'ok'", (run.key,))}  # fmt: skip
+    todo = [s for s in segments if s["id"] not in done]
+    report.skipped_done = len(segments) - len(todo)
+    if limit is not None:
+        todo = todo[:limit]
+    report.selected = len(todo)
+    if provider.remote and run.redactor is None:
+        report.warnings.append(
+            f"sending unredacted interview text to {provider.base_host} (privacy.redact = "
+            f"{project.config.privacy.redact!r})"
+        )
+    if dry_run:
+        run.estimate(todo, report)
+        return report
+    if todo:
+        run.run(todo, report, progress or NoProgress())
+    return report
+
+
+def provenance_of(conn: sqlite3.Connection, suggestion_id: int) -> dict[str, Any]:
+    """Everything recorded about how a suggestion came about."""
+    row = conn.execute(
+        "SELECT s.*, c.status AS call_status, c.attempts, c.input_sha256, c.context_ids, c.similar_ids,"
+        " c.redacted, c.raw_response, c.prompt_tokens, c.completion_tokens, c.tokens_estimated, c.latency_ms,"
+        " c.cost_usd, r.provider, r.model, r.base_host, r.prompt_id, r.prompt_version, r.prompt_sha256,"
+        " r.params, r.actor, r.started_at FROM suggestions s JOIN llm_calls c ON c.id = s.call_id"
+        " JOIN coding_runs r ON r.id = s.run_id WHERE s.id = ?",
+        (suggestion_id,),
+    ).fetchone()
+    if row is None:
+        raise KeyError(suggestion_id)
+    out = dict(row)
+    for key in ("context_ids", "similar_ids", "params"):
+        out[key] = json.loads(out[key])
+    return out

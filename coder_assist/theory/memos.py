@@ -1,0 +1,345 @@
+"""Theory memos: drafted from the project's data, confirmed and versioned by people.
+
+A draft is a suggestion. Every quote in a memo carries an anchor ``[source@start:end]``; drafts
+are built from coded spans and checked, and a memo (a draft being accepted, an edited version,
+or a reflexive memo a researcher writes) is only saved when every anchored quote equals the
+transcript text at those offsets. Memo versions are never overwritten: each save is a new
+version, and the audit trail records the diff against the previous one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..store import audit
+from ..store.db import transaction, utcnow
+from ..review.decisions import close_suggestion, human_decision, record_decision
+from ..errors import CoderAssistError
+
+if TYPE_CHECKING:
+    from ..project import Project
+
+ANCHOR = re.compile(r"«(?P<quote>[^«»\n]+)»[^\n\[]*\[(?P<source>[^@\]\n]+)@(?P<start>\d+):(?P<end>\d+)\]")
+MAX_EVIDENCE = 8
+
+
+@dataclass
+class Evidence:
+    source: str
+    speaker: str | None
+    side: str | None
+    role: str | None
+    wave: int | None
+    start: int
+    end: int
+    quote: str
+    segment_id: str
+    codes: list[str]
+
+    def line(self) -> str:
+        who = ", ".join(x for x in (self.side, self.role) if x)
+        speaker = self.speaker or "unlabelled"
+        wave = self.wave if self.wave is not None else "-"
+        return f"> «{self.quote}» — {speaker}{f' ({who})' if who else ''}, wave {wave} [{self.source}@{self.start}:{self.end}]"
+
+
+def verify_citations(project: Project, body: str) -> list[str]:
+    """Problems with the memo's anchored quotes (empty when every quote matches its offsets)."""
+    problems = []
+    texts: dict[str, str | None] = {}
+    for m in ANCHOR.finditer(body):
+        src, a, b = m.group("source").strip(), int(m.group("start")), int(m.group("end"))
+        if src not in texts:
+            row = project.conn.execute("SELECT text FROM documents WHERE name = ? AND current = 1", (src,)).fetchone()
+            texts[src] = row[0] if row else None
+        text = texts[src]
+        if text is None:
+            problems.append(f"{src}@{a}:{b}: no such document")
+        elif text[a:b] != m.group("quote"):
+            problems.append(f"{src}@{a}:{b}: the quote is not the transcript text at those offsets")
+    return problems
+
+
+def _evidence_for_codes(project: Project, code_ids: list[int]) -> list[Evidence]:
+    if not code_ids:
+        return []
+    marks = ",".join("?" * len(code_ids))
+    rows = project.conn.execute(
+        "SELECT g.start, g.end, g.segment_id, d.name, d.wave, substr(d.text, g.start + 1, g.end - g.start) AS quote,"
+        " s.speaker, p.side, p.role_category, c.label FROM codings g JOIN documents d ON d.id = g.document_id"
+        " JOIN segments s ON s.id = g.segment_id JOIN codes c ON c.id = g.code_id"
+        f" LEFT JOIN participants p ON p.speaker = s.speaker WHERE g.active = 1 AND g.code_id IN ({marks})"
+        " ORDER BY d.wave, d.name, g.start",
+        code_ids,
+    ).fetchall()
+    merged: dict[tuple[str, int, int], Evidence] = {}
+    for r in rows:
+        key = (r["name"], r["start"], r["end"])
+        if key in merged:
+            merged[key].codes.append(r["label"])
+        elif _quotable(r["quote"]):
+            merged[key] = Evidence(r["name"], r["speaker"], r["side"], r["role_category"], r["wave"], r["start"], r["end"],
+                                   r["quote"], r["segment_id"], [r["label"]])  # fmt: skip
+    return list(merged.values())
+
+
+def _quotable(text: str) -> bool:
+    """A passage can be quoted verbatim on one anchored line."""
+    return bool(text.strip()) and not any(ch in text for ch in "«»\n")
+
+
+def _diverse(evidence: list[Evidence], k: int = MAX_EVIDENCE) -> list[Evidence]:
+    """Round-robin over speakers so one voice does not fill the memo."""
+    by_speaker: dict[str | None, list[Evidence]] = {}
+    for e in evidence:
+        by_speaker.setdefault(e.speaker, []).append(e)
+    out: list[Evidence] = []
+    while len(out) < k and any(by_speaker.values()):
+        for items in by_speaker.values():
+            if items and len(out) < k:
+                out.append(items.pop(0))
+    return out
+
+
+def _negative_cases(project: Project, evidence: list[Evidence], exclude_codes: set[str], k: int = 4) -> list[Evidence]:
+    """Segments most like the evidence that were coded otherwise (or not at all)."""
+    if not evidence:
+        return []
+    centroid = project.embedder.embed([e.quote for e in evidence]).mean(axis=0)
+    centroid /= np.linalg.norm(centroid) or 1.0
+    seen = {e.segment_id for e in evidence}
+    out = []
+    for sid, _score in project.index.query(centroid, 40):
+        if sid in seen:
+            continue
+        row = project.conn.execute(
+            "SELECT s.*, d.name, d.wave, p.side, p.role_category, t.role FROM segments s JOIN documents d ON d.id = s.document_id"
+            " JOIN turns t ON t.id = s.turn_id LEFT JOIN participants p ON p.speaker = s.speaker WHERE s.id = ?",
+            (sid,),
+        ).fetchone()
+        if row is None or row["side"] == "researcher" or row["role"] in ("interviewer", "moderator") or not _quotable(row["text"]):
+            continue
+        codes = [r[0] for r in project.conn.execute(
+            "SELECT DISTINCT c.label FROM codings g JOIN codes c ON c.id = g.code_id WHERE g.segment_id = ? AND g.active = 1",
+            (sid,))]  # fmt: skip
+        if set(codes) & exclude_codes:
+            continue
+        out.append(Evidence(row["name"], row["speaker"], row["side"], row["role_category"], row["wave"], row["start"],
+                            row["end"], row["text"], sid, codes))  # fmt: skip
+        if len(out) == k:
+            break
+    return out
+
+
+def _comparison(evidence: list[Evidence]) -> list[str]:
+    lines = []
+    for title, key in (("side", lambda e: e.side), ("role category", lambda e: e.role), ("wave", lambda e: e.wave)):
+        counts = Counter(str(key(e) or "unknown") for e in evidence)
+        lines.append(f"- By {title}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return lines
+
+
+def _gaps(project: Project, evidence: list[Evidence], subject: str) -> tuple[list[str], list[str]]:
+    sides = {e.side for e in evidence}
+    waves = {e.wave for e in evidence}
+    roles = {e.role for e in evidence}
+    known_roles = {r[0] for r in project.conn.execute("SELECT DISTINCT role_category FROM participants WHERE side != 'researcher'") if r[0]}
+    questions, sampling = [], []
+    for side in ("buyer", "supplier"):
+        if side not in sides:
+            questions.append(f"No {side}-side evidence yet: does the {side} side recognise '{subject}' at all?")
+            sampling.append(f"Ask {side}-side participants directly about '{subject}'.")
+    if len(waves - {None}) == 1:
+        (w,) = waves - {None}
+        questions.append(f"All evidence is from wave {w}: does '{subject}' persist, fade or change later?")
+        sampling.append(f"Return to the same people in the next wave and ask what has changed about '{subject}'.")
+    missing = sorted(known_roles - roles)
+    if missing:
+        sampling.append(f"Seek voices from role categories not yet heard on this: {', '.join(missing)}.")
+    if len(evidence) < 3:
+        questions.append(f"Only {len(evidence)} coded passages: is '{subject}' a category yet, or a property of another?")
+    return questions or ["What conditions make this more or less likely? (no gap detected in the coded data)"], sampling
+
+
+def _render(title: str, definition: str, properties: list[str], evidence: list[Evidence], negatives: list[Evidence],
+            links: list[str], questions: list[str], sampling: list[str]) -> str:  # fmt: skip
+    parts = [f"# Memo: {title}",
+             "_Draft assembled offline from this project's coded data (no model). Every quote is anchored to the "
+             "transcript and was checked verbatim. Rewrite it in your own analytic voice before accepting._",
+             "", "## Definition", definition or "(none yet)", "", "## Properties and dimensions",
+             *(properties or ["- (none recorded yet)"]), "", "## Evidence", *([e.line() for e in evidence] or ["(no coded passages)"]),
+             "", "## Comparison across groups", *_comparison(evidence), "", "## Negative and disconfirming cases",
+             "Passages most similar to the evidence that were coded otherwise or not at all:",
+             *([e.line() + (f" — coded: {'; '.join(e.codes)}" if e.codes else " — not coded") for e in negatives] or ["(none found)"]),
+             "", "## Links to constructs", *(links or ["- (no confirmed construct links)"]), "", "## Open questions",
+             *[f"- {q}" for q in questions], "", "## Theoretical sampling for the next wave", *[f"- {s}" for s in sampling]]  # fmt: skip
+    return "\n".join(parts) + "\n"
+
+
+def _subject(project: Project, category: str | None, construct: str | None, case: str | None) -> dict[str, Any]:
+    conn = project.conn
+    if sum(x is not None for x in (category, construct, case)) != 1:
+        raise CoderAssistError("give exactly one of --category, --construct or --case")
+    if category is not None:
+        row = conn.execute("SELECT * FROM categories WHERE active = 1 AND (name = ? OR CAST(id AS TEXT) = ?)", (category, category)).fetchone()
+        if row is None:
+            raise CoderAssistError(f"no confirmed category {category!r}")
+        codes = conn.execute("SELECT c.id, c.label FROM category_members m JOIN codes c ON c.id = m.code_id"
+                             " WHERE m.category_id = ? AND m.active = 1 AND c.active = 1", (row["id"],)).fetchall()  # fmt: skip
+        links = [f"- {r['framework']}.{r['construct']} (confirmed)" for r in conn.execute(
+            "SELECT DISTINCT framework, construct FROM construct_links WHERE active = 1 AND ((level = 'category' AND target = ?)"
+            f" OR (level = 'code' AND target IN ({','.join('?' * len(codes)) or 'NULL'})))",
+            (str(row["id"]), *[str(c["id"]) for c in codes]))]  # fmt: skip
+        props = [f"- Member code: {c['label']}" for c in codes]
+        return {"key": f"category:{row['name']}", "title": row["name"], "definition": row["definition"] or "",
+                "code_ids": [c["id"] for c in codes], "properties": props, "links": links}  # fmt: skip
+    if construct is not None:
+        fid, _, cid = construct.partition(".")
+        fw = project.framework(fid)
+        c = fw.construct(cid)
+        rows = conn.execute("SELECT level, target FROM construct_links WHERE active = 1 AND framework = ? AND construct = ?",
+                            (fid, cid)).fetchall()  # fmt: skip
+        code_ids = {int(r["target"]) for r in rows if r["level"] == "code"}
+        for r in rows:
+            if r["level"] == "category":
+                code_ids |= {m[0] for m in conn.execute("SELECT code_id FROM category_members WHERE category_id = ? AND active = 1", (int(r["target"]),))}
+        props = [f"- Use when: {x}" for x in c.include] + [f"- Not when: {x}" for x in c.exclude]
+        return {"key": f"construct:{construct}", "title": f"{c.name} ({construct})", "definition": c.definition,
+                "code_ids": sorted(code_ids), "properties": props, "links": [f"- {construct} (the memo's subject)"]}  # fmt: skip
+    rows = conn.execute(
+        "SELECT DISTINCT g.code_id FROM codings g JOIN documents d ON d.id = g.document_id JOIN segments s ON s.id = g.segment_id"
+        " LEFT JOIN participants p ON p.speaker = s.speaker WHERE g.active = 1 AND COALESCE(d.case_id, p.case_id) = ?",
+        (case,),
+    ).fetchall()
+    if not rows:
+        raise CoderAssistError(f"no coded passages in case {case!r}")
+    people = conn.execute("SELECT speaker, side, role_category FROM participants WHERE case_id = ? ORDER BY side", (case,)).fetchall()
+    return {"key": f"case:{case}", "title": f"case {case}", "code_ids": [r[0] for r in rows],
+            "definition": "Participants: " + "; ".join(f"{p['speaker']} ({p['side']}, {p['role_category']})" for p in people),
+            "properties": [], "links": []}  # fmt: skip
+
+
+def _llm_body(project: Project, provider: Any, subj: dict[str, Any], evidence: list[Evidence],
+              negatives: list[Evidence]) -> tuple[str | None, list[Evidence], int, str, str]:  # fmt: skip
+    """Ask an LLM for the memo's sections; re-anchor its citations in the passages. Returns
+    (body or None, cited evidence, citations that could not be grounded, raw reply, error)."""
+    from ..suggest.grounding import locate
+    from ..suggest.prompts import load_prompt
+    from ..suggest.providers.schemas import MemoSections
+    from ..suggest.redact import from_participants
+
+    prompt = load_prompt("memo-draft")
+    passages = {f"E{i + 1}": e for i, e in enumerate(evidence)} | {f"N{i + 1}": e for i, e in enumerate(negatives)}
+    fmt = lambda k, e: f"{k} [{e.speaker}, {e.side or '-'}, {e.role or '-'}, wave {e.wave}]: {e.quote}"  # noqa: E731
+    system, user = prompt.render(
+        subject=subj["title"], definition=subj["definition"] or "(none yet)",
+        evidence="\n".join(fmt(k, e) for k, e in passages.items() if k[0] == "E") or "(none)",
+        negatives="\n".join(fmt(k, e) for k, e in passages.items() if k[0] == "N") or "(none)",
+        comparison="\n".join(_comparison(evidence)),
+    )  # fmt: skip
+    redactor = from_participants(project.participants()) if provider.remote and project.config.privacy.redact != "never" else None
+    if redactor is not None:
+        system, user = redactor.redact(system), redactor.redact(user)
+    reply = provider.structured(system, user, MemoSections)
+    if reply.proposal is None:
+        return None, [], 0, reply.raw, reply.error or "no reply"
+    sections = json.loads(redactor.restore(reply.proposal.model_dump_json()) if redactor else reply.proposal.model_dump_json())
+    cited: list[tuple[Evidence, str]] = []
+    missing = 0
+    for c in sections["citations"]:
+        e = passages.get(c["passage"].strip())
+        g = locate(c["quote"], e.quote, base=e.start, threshold=1.01) if e else None
+        if e is None or g is None or not g.grounded:
+            missing += 1
+            continue
+        doc = project.document_text(e.source)
+        span = Evidence(e.source, e.speaker, e.side, e.role, e.wave, g.start, g.end, doc[g.start : g.end], e.segment_id, e.codes)  # type: ignore[arg-type]
+        if _quotable(span.quote):
+            cited.append((span, c["claim"]))
+    lines = [f"# Memo: {subj['title']}",
+             f"_Draft written by {provider.name} {provider.model} from this project's evidence; every quote below was "
+             "re-located in the transcript and anchored. Rewrite it in your own analytic voice before accepting._",
+             *([f"_{missing} citation(s) from the model could not be found in the passages and were left out._"] if missing else []),
+             "", "## Definition", sections["definition"], "", "## Properties and dimensions",
+             *[f"- {x}" for x in sections["properties"]], "", "## Evidence",
+             *[f"{e.line()} — {claim}" for e, claim in cited], "", "## Comparison across groups", sections["comparison"],
+             *_comparison(evidence), "", "## Negative and disconfirming cases", sections["negative_cases"], "",
+             "## Links to constructs", *(subj["links"] or ["- (no confirmed construct links)"]), "", "## Open questions",
+             *[f"- {q}" for q in sections["open_questions"]], "", "## Theoretical sampling for the next wave",
+             *[f"- {q}" for q in sections["theoretical_sampling"]]]  # fmt: skip
+    return "\n".join(lines) + "\n", [e for e, _ in cited], missing, reply.raw, ""
+
+
+def draft_memo(project: Project, *, category: str | None = None, construct: str | None = None, case: str | None = None,
+               coder: str | None = None, provider: Any = None) -> int:  # fmt: skip
+    """Draft a memo (a suggestion) and return its id: assembled offline, or written by an LLM
+    ``provider`` (one with ``structured``) from the same evidence. All quotes are verified."""
+    subj = _subject(project, category, construct, case)
+    evidence = _diverse(_evidence_for_codes(project, subj["code_ids"]))
+    all_labels = {c for e in evidence for c in e.codes}
+    negatives = _negative_cases(project, evidence, all_labels) if evidence else []
+    questions, sampling = _gaps(project, evidence, subj["title"])
+    body = _render(subj["title"], subj["definition"], subj["properties"], evidence, negatives, subj["links"], questions, sampling)
+    who, model, missing, raw = "offline", "assembled-from-data", 0, None
+    if provider is not None and hasattr(provider, "structured"):
+        llm_body, cited, missing, raw, error = _llm_body(project, provider, subj, evidence, negatives)
+        if llm_body is None:
+            raise CoderAssistError(f"the model did not draft the memo: {error}")
+        body, evidence, negatives, who, model = llm_body, cited, [], provider.name, provider.model
+    problems = verify_citations(project, body)
+    citations = [vars(e) for e in evidence + negatives]
+    with transaction(project.conn):
+        draft_id = project.conn.execute(
+            "INSERT INTO memo_drafts (run_id, provider, model, subject, body, citations, ungrounded, created_at)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (uuid.uuid4().hex, who, model, subj["key"], body, json.dumps(citations, ensure_ascii=False),
+             len(problems) + missing, utcnow()),
+        ).lastrowid  # fmt: skip
+        audit.append(project.conn, project.actor(coder), "memo-draft", {
+            "draft_id": draft_id, "subject": subj["key"], "provider": who, "model": model, "citations": len(citations),
+            "ungrounded": len(problems) + missing, "raw_response": raw,
+        })  # fmt: skip
+    return int(draft_id)  # type: ignore[arg-type]
+
+
+def save_memo(project: Project, subject: str, body: str, coder: str | None, *, kind: str = "theory",
+              draft_id: int | None = None, note: str | None = None) -> int:  # fmt: skip
+    """Save a new memo version (accepting a draft, an edit, or a reflexive memo). Refused when any
+    anchored quote does not match the transcript."""
+    problems = verify_citations(project, body)
+    if problems:
+        raise CoderAssistError(f"memo not saved: {len(problems)} quote(s) do not match the transcript; first: {problems[0]}")
+    with human_decision(project.conn, coder) as who:
+        prev = project.conn.execute("SELECT version, body FROM memos WHERE subject = ? ORDER BY version DESC LIMIT 1", (subject,)).fetchone()
+        version = (prev["version"] + 1) if prev else 1
+        if draft_id is not None:
+            d = project.conn.execute("SELECT body FROM memo_drafts WHERE id = ?", (draft_id,)).fetchone()
+            close_suggestion(project.conn, "memo_drafts", draft_id, "edited" if d and body != d["body"] else "accepted")
+        cites = [m.groupdict() for m in ANCHOR.finditer(body)]
+        memo_id = project.conn.execute(
+            "INSERT INTO memos (subject, version, kind, body, citations, draft_id, created_at, created_by) VALUES (?,?,?,?,?,?,?,?)",
+            (subject, version, kind, body, json.dumps(cites, ensure_ascii=False), draft_id, utcnow(), who),
+        ).lastrowid
+        diff = "".join(difflib.unified_diff((prev["body"] if prev else "").splitlines(True), body.splitlines(True),
+                                            f"{subject} v{version - 1}", f"{subject} v{version}"))  # fmt: skip
+        project.conn.execute(
+            "INSERT INTO decisions (action, coder, at, label, note, target) VALUES (?,?,?,?,?,?)",
+            ("memo:save", who, utcnow(), subject, note, f"memo_draft:{draft_id}" if draft_id else f"memo:{subject}"),
+        )  # the memo-version event below carries the diff, so no separate decision event
+        audit.append(project.conn, who, "memo-version", {"memo_id": memo_id, "subject": subject, "version": version,
+                                                       "kind": kind, "draft_id": draft_id, "quotes": len(cites), "diff": diff})  # fmt: skip
+        return int(memo_id)  # type: ignore[arg-type]
+
+
+def reject_draft(project: Project, draft_id: int, coder: str | None, note: str | None = None) -> None:
+    with human_decision(project.conn, coder) as who:
+        close_suggestion(project.conn, "memo_drafts", draft_id, "rejected")
+        record_decision(project.conn, who, "memo:reject", f"memo_draft:{draft_id}", to_status="rejected", note=note)

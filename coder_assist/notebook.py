@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from .errors import CoderAssistError
 
 if TYPE_CHECKING:
-    from .project import Project
     from .review.session import ReviewItem, ReviewSession
 
 UNGROUNDED_NOTE = "quote not found in the transcript: accept is disabled"
@@ -32,18 +31,17 @@ def _rows(pairs: list[tuple[str, Any]]) -> str:
 
 
 # -- project ----------------------------------------------------------------------------------
-def project_html(project: Project) -> str:
-    """A compact summary table: counts, suggestions by status, codes and the audit chain."""
-    status = project.status()
-    by_status = project.conn.execute("SELECT status, count(*) FROM suggestions GROUP BY status ORDER BY status")
-    breaks = project.verify_audit()
+def project_html(status: dict[str, Any], breaks: list[Any]) -> str:
+    """A compact summary table: counts (``Project.status()``), suggestions by status, codes and
+    the audit chain (``breaks``: what ``Project.verify_audit()`` found)."""
+    by_status = sorted(status["suggestions"].items())
     audit = "ok"
     if breaks:
         audit = f"broken ({len(breaks)} problems; first at entry {breaks[0].seq}: {breaks[0].reason})"
     pairs: list[tuple[str, Any]] = [("root", status["root"])]
     pairs += [(k, status[k]) for k in _STATUS_COUNTS]
     pairs.append(("suggestions", ", ".join(f"{n} {s}" for s, n in by_status) or "none"))
-    pairs.append(("codes", len(project.code_rows())))
+    pairs.append(("codes", status["codes"]))
     pairs.append(("audit chain", audit))
     return (
         "<div class='coder-assist-project'>"

@@ -10,8 +10,7 @@ import pytest
 
 from coder_assist import Project
 from coder_assist.theory.analysis import (
-    DIMENSIONS, STRATEGIES, _matched_mean, analysis_rows, confirm_analysis, grid_cell, propose_ivpd,
-    propose_postures, render_ivpd, render_posture,
+    DIMENSIONS, STRATEGIES, _matched_mean, grid_cell, render_ivpd, render_posture,
 )
 from coder_assist.review.decisions import Conflict
 from coder_assist.errors import CoderAssistError
@@ -32,8 +31,8 @@ def study(tmp_path_factory: pytest.TempPathFactory):
     p = Project.init(tmp_path_factory.mktemp("analysis") / "p", coder="ann", embedder="hash")
     assert p.ingest([FIXTURES / "wave1"], wave=1, attributes=FIXTURES / "participants.csv", index=False).ok
     assert p.ingest([FIXTURES / "wave2"], wave=2, index=False).ok
-    posture_ids = propose_postures(p, coder="ann")
-    ivpd_ids = propose_ivpd(p, coder="ann")
+    posture_ids = p.propose_postures(coder="ann")
+    ivpd_ids = p.propose_ivpd(coder="ann")
     yield p, posture_ids, ivpd_ids
     p.close()
 
@@ -61,7 +60,7 @@ def _expected_cell_type(buyer: str, supplier: str) -> str:
 
 def test_one_posture_per_case_with_a_consistent_grid_cell(study):
     p, ids, _ = study
-    rows = analysis_rows(p, kind="posture")
+    rows = p.analyses(kind="posture")
     assert len(ids) == 3 and sorted(r["id"] for r in rows) == sorted(ids)
     assert sorted(r["case_id"] for r in rows) == list(CASES)
     fw = p.framework("value_strategy")
@@ -95,7 +94,7 @@ def test_every_grid_cell_type_follows_the_two_strategies():
 
 def test_posture_evidence_slices_the_documents_and_comes_from_the_claimed_side(study):
     p, _, _ = study
-    for r in analysis_rows(p, kind="posture"):
+    for r in p.analyses(kind="posture"):
         pay = r["payload"]
         for side in ("buyer", "supplier"):
             _check_evidence(p, pay["sides"][side]["evidence"], {side})
@@ -108,7 +107,7 @@ def test_posture_evidence_slices_the_documents_and_comes_from_the_claimed_side(s
 
 def test_ivpd_payload_has_dimensions_groups_and_supplier_contrast(study):
     p, _, ids = study
-    rows = analysis_rows(p, kind="ivpd")
+    rows = p.analyses(kind="ivpd")
     assert len(ids) == 3 and sorted(r["case_id"] for r in rows) == list(CASES)
     people = _participants().values()
     for r in rows:
@@ -142,7 +141,7 @@ def test_size_matched_mean_is_the_expected_top_k_of_a_sample():
 
 def test_render_shows_case_cell_dimensions_and_evidence(study):
     p, _, _ = study
-    for r in analysis_rows(p):
+    for r in p.analyses():
         text = render_posture(r["payload"]) if r["kind"] == "posture" else render_ivpd(r["payload"])
         assert r["case_id"] in text
         if r["kind"] == "posture":
@@ -157,18 +156,18 @@ def test_render_shows_case_cell_dimensions_and_evidence(study):
 
 def test_confirm_reject_conflict_and_guard(study):
     p, posture_ids, ivpd_ids = study
-    confirmed = confirm_analysis(p, posture_ids[0], "ann", note="matches my reading")
+    confirmed = p.decide_analysis(posture_ids[0], "accept", coder="ann", note="matches my reading")
     row = p.conn.execute("SELECT * FROM confirmed_analyses WHERE id = ?", (confirmed,)).fetchone()
     assert row["created_by"] == "ann" and row["suggestion_id"] == posture_ids[0] and row["kind"] == "posture"
-    assert confirm_analysis(p, ivpd_ids[0], "bob", action="reject") is None
-    status = {r["id"]: r["status"] for r in analysis_rows(p)}
+    assert p.decide_analysis(ivpd_ids[0], "reject", coder="bob") is None
+    status = {r["id"]: r["status"] for r in p.analyses()}
     assert status[posture_ids[0]] == "accepted" and status[ivpd_ids[0]] == "rejected"
     with pytest.raises(Conflict, match="accepted"):
-        confirm_analysis(p, posture_ids[0], "bob", action="reject")
+        p.decide_analysis(posture_ids[0], "reject", coder="bob")
     with pytest.raises(Conflict, match="rejected"):
-        confirm_analysis(p, ivpd_ids[0], "ann")
+        p.decide_analysis(ivpd_ids[0], "accept", coder="ann")
     with pytest.raises(CoderAssistError, match="named coder"):
-        confirm_analysis(p, posture_ids[1], "  ")
+        p.decide_analysis(posture_ids[1], "accept", coder="  ")
     decisions = p.conn.execute("SELECT * FROM decisions WHERE action LIKE 'analysis:%' ORDER BY id").fetchall()
     assert [(d["action"], d["target"], d["coder"], d["from_status"], d["to_status"]) for d in decisions] == [
         ("analysis:accept", f"analysis_suggestion:{posture_ids[0]}", "ann", "proposed", "accepted"),
@@ -180,7 +179,7 @@ def test_confirm_reject_conflict_and_guard(study):
                        " VALUES (?, 'posture', 'x', '{}', 't', 'mallory')", (posture_ids[1],))  # fmt: skip
     with pytest.raises(sqlite3.IntegrityError, match="human decision"):
         p.conn.execute("UPDATE analysis_suggestions SET status = 'accepted' WHERE id = ?", (posture_ids[1],))
-    assert analysis_rows(p, kind="posture", case=analysis_rows(p, kind="posture")[0]["case_id"])[0]["confirmed_id"] == confirmed
+    assert p.analyses(kind="posture", case=p.analyses(kind="posture")[0]["case_id"])[0]["confirmed_id"] == confirmed
 
 
 def test_audit_events_for_runs_and_decisions(study):
@@ -188,7 +187,7 @@ def test_audit_events_for_runs_and_decisions(study):
     runs = {e["payload"]["kind"]: e for e in p.audit_log(type_="analysis") if e["payload"]["suggestion_ids"] in (posture_ids, ivpd_ids)}
     assert runs["posture"]["payload"]["suggestion_ids"] == posture_ids and runs["posture"]["actor"] == "ann"
     assert runs["ivpd"]["payload"]["suggestion_ids"] == ivpd_ids and runs["ivpd"]["payload"]["cases"] == list(CASES)
-    confirm_analysis(p, posture_ids[2], "cat", action="reject", note="not convinced")
+    p.decide_analysis(posture_ids[2], "reject", coder="cat", note="not convinced")
     [decision] = [e for e in p.audit_log(type_="decision") if e["payload"]["target"] == f"analysis_suggestion:{posture_ids[2]}"]
     assert decision["actor"] == "cat" and decision["payload"]["action"] == "reject"
     assert p.verify_audit() == []
@@ -196,10 +195,10 @@ def test_audit_events_for_runs_and_decisions(study):
 
 def test_one_case_only_and_unknown_case(study):
     p, _, _ = study
-    [sid] = propose_postures(p, case="vela-packaging")
-    assert analysis_rows(p, kind="posture", case="vela-packaging")[-1]["id"] == sid
+    [sid] = p.propose_postures(case="vela-packaging")
+    assert p.analyses(kind="posture", case="vela-packaging")[-1]["id"] == sid
     with pytest.raises(CoderAssistError, match="no-such-case"):
-        propose_ivpd(p, case="no-such-case")
+        p.propose_ivpd(case="no-such-case")
 
 
 BUYER_TALK = [
@@ -235,9 +234,9 @@ def _tiny_project(tmp_path: Path, embedder: str) -> Project:
 
 
 def _assert_expected_direction(p: Project) -> None:
-    [sid] = propose_postures(p, case="tiny")
-    pay = analysis_rows(p, kind="posture")[0]["payload"]
-    assert analysis_rows(p)[0]["id"] == sid
+    [sid] = p.propose_postures(case="tiny")
+    pay = p.analyses(kind="posture")[0]["payload"]
+    assert p.analyses()[0]["id"] == sid
     buyer, supplier = pay["sides"]["buyer"]["scores"], pay["sides"]["supplier"]["scores"]
     # Price and cost-cutting talk reads as internal (or at least not relational) value strategy ...
     assert max(buyer["internal_value_strategy"], buyer["exchange_value_strategy"]) > buyer["relational_value_strategy"]

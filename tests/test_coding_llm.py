@@ -278,7 +278,7 @@ def test_deductive_coding_with_the_llm_uses_the_framework_codebook(proj, recorde
         prov.prompt_id = "deductive-coding"
         from coder_assist.suggest.coding import run_coding
 
-        report = run_coding(proj, prov, "ann", source="nw-interview.txt", limit=2, framework=proj.framework("ivpd"))
+        report = run_coding(proj.store, proj.vectors, prov, "ann", source="nw-interview.txt", limit=2, framework=proj.framework("ivpd"))
     assert report.coded == 2
     body = json.loads(cassette.requests[0].body)
     system = body["messages"][0]["content"]

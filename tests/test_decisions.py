@@ -160,7 +160,7 @@ def test_bulk_accept_preview_and_all_or_nothing(coded):
 
 
 def test_bulk_conflict_leaves_everything_unchanged(coded, monkeypatch):
-    import coder_assist.project as project_module
+    import coder_assist.review.decisions as project_module
 
     ids = [r["id"] for r in coded.bulk_preview("label~ing", "reject")][:6]
     real = project_module.decide

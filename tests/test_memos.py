@@ -68,7 +68,7 @@ def test_accept_edit_and_refuse_unverifiable_quotes(proj):
     event = [e for e in proj.audit_log(type_="memo-version") if e["payload"]["version"] == 2][0]
     assert "+- My own question about trust." in event["payload"]["diff"]
     for memo in proj.memos():
-        assert verify_citations(proj, memo["body"]) == []
+        assert verify_citations(proj.conn, memo["body"]) == []
         _all_anchors_resolve(proj, memo["body"])
 
 

@@ -164,7 +164,7 @@ def test_ungrounded_suggestion_cannot_be_accepted(coded):
 
 def test_finished_queue_shows_done_and_summary(coded):
     sid = _current_id(coded.review_widget(coder="ann"))
-    w = ReviewWidget(ReviewSession(coded, "ann", ids=[sid]))
+    w = ReviewWidget(ReviewSession(coded.store, coded.vectors, "ann", ids=[sid]))
     w.accept_button.click()
     assert "Review finished." in w.html.value and "ann: 1 accepted; 0 left" in w.html.value
     assert w.accept_button.disabled and w.reject_button.disabled and w.merge_button.disabled
@@ -205,7 +205,7 @@ def test_project_html_summarises_and_escapes(tmp_path):
     p.ingest([FIXTURES / "wave2" / "nw05_okafor_cfo.md"], wave=2, attributes=FIXTURES / "participants.csv")
     p.code(provider="offline")
     p.accept(1)
-    out = project_html(p)
+    out = project_html(p.status(), p.verify_audit())
     assert "<script>" not in out and html.escape(SCRIPT) in out
     status = p.status()
     for key in ("documents", "segments", "participants"):
@@ -215,8 +215,8 @@ def test_project_html_summarises_and_escapes(tmp_path):
     assert "audit chain</th><td>ok</td>" in out
     with open(p.root / "audit.anchor", "a") as fh:
         fh.write("1 0000\n")
-    assert "audit chain</th><td>broken (1 problems; first at entry 1: entry hash differs" in project_html(p)
-    assert p._repr_html_() == project_html(p)
+    assert "audit chain</th><td>broken (1 problems; first at entry 1: entry hash differs" in project_html(p.status(), p.verify_audit())
+    assert p._repr_html_() == project_html(p.status(), p.verify_audit())
     p.close()
 
 

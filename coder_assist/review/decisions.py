@@ -14,11 +14,13 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..store import audit
 from ..store.db import transaction, utcnow
-from ..errors import CoderAssistError
+from ..errors import CoderAssistError, InputError
+from ..ingest.decode import decode_bytes
 from ..suggest.grounding import locate
 
 OPEN = ("proposed", "deferred")
@@ -294,8 +296,6 @@ def read_decisions_csv(path: Any) -> list[tuple[int, dict[str, Any]]]:
     import csv
     import io
 
-    from ..ingest.decode import decode_bytes
-    from ..errors import InputError
 
     try:
         text, _, _ = decode_bytes(path.read_bytes(), path)
@@ -322,85 +322,36 @@ def read_decisions_csv(path: Any) -> list[tuple[int, dict[str, Any]]]:
     return rows
 
 
-# -- engine suggestions other than codes (categories, construct links, analyses, memo drafts) ------
-_SUGGESTION_TABLES = ("category_suggestions", "link_suggestions", "analysis_suggestions", "memo_drafts")
-
-
-def close_suggestion(conn: sqlite3.Connection, table: str, suggestion_id: int, to_status: str,
-                     expected_version: int | None = None) -> sqlite3.Row:  # fmt: skip
-    """Load an open engine suggestion, check nobody decided it first, and set its new status.
-    Call inside ``human_decision``."""
-    if table not in _SUGGESTION_TABLES:
-        raise ValueError(table)
-    noun = table.replace("_", " ").removesuffix("s")
-    s = conn.execute(f"SELECT * FROM {table} WHERE id = ?", (suggestion_id,)).fetchone()
-    if s is None:
-        raise CoderAssistError(f"no {noun} {suggestion_id}")
-    if expected_version is not None and s["version"] != expected_version:
-        raise Conflict(f"{noun} {suggestion_id} changed since you saw it")
-    if s["status"] != "proposed":
-        raise Conflict(f"{noun} {suggestion_id} was already {s['status']}")
-    conn.execute(f"UPDATE {table} SET status = ?, version = version + 1 WHERE id = ?", (to_status, suggestion_id))
-    return s
-
-
-def record_decision(conn: sqlite3.Connection, who: str, action: str, target: str, *, from_status: str | None = None,
-                    to_status: str | None = None, label: str | None = None, note: str | None = None,
-                    **payload: Any) -> None:  # fmt: skip
-    """The decision row and its audit event, for a decision on anything but a code suggestion."""
-    conn.execute(
-        "INSERT INTO decisions (action, coder, at, from_status, to_status, label, note, target) VALUES (?,?,?,?,?,?,?,?)",
-        (action, who, utcnow(), from_status, to_status, label, note, target),
-    )
-    audit.append(conn, who, "decision", {"target": target, "action": action.split(":")[-1], "note": note, **payload})
-
-
-# -- categories ------------------------------------------------------------------------------------
-def decide_category(
-    conn: sqlite3.Connection, suggestion_id: int, action: str, coder: str | None, *, name: str | None = None,
-    definition: str | None = None, note: str | None = None, expected_version: int | None = None,
-) -> int | None:  # fmt: skip
-    """Confirm (``accept``, or ``edit`` with a new name/definition) or ``reject`` a proposed
-    category. Returns the new category's id when one is created."""
-    if action not in ("accept", "edit", "reject"):
-        raise CoderAssistError(f"unknown category action {action!r} (accept, edit, reject)")
+# -- several decisions at once (all or nothing) ----------------------------------------------------
+def decide_all(conn: sqlite3.Connection, ids: list[int], action: str, coder: str | None,
+               note: str | None = None) -> list[Decision]:  # fmt: skip
+    """The same decision on several suggestions in one transaction: if one fails, none is taken."""
     with human_decision(conn, coder) as who:
-        to_status = {"accept": "accepted", "edit": "edited", "reject": "rejected"}[action]
-        s = close_suggestion(conn, "category_suggestions", suggestion_id, to_status, expected_version)
-        category_id = None
-        final_name = (name or s["name"]) if action != "reject" else None
-        if action != "reject":
-            category_id = conn.execute(
-                "INSERT INTO categories (name, definition, properties, suggestion_id, created_at, created_by)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (final_name, definition or s["definition"], s["properties"], suggestion_id, utcnow(), who),
-            ).lastrowid
-            for code_id in json.loads(s["member_code_ids"]):
-                if conn.execute("SELECT 1 FROM codes WHERE id = ? AND active = 1", (code_id,)).fetchone():
-                    conn.execute("INSERT INTO category_members (category_id, code_id) VALUES (?, ?)", (category_id, code_id))
-        record_decision(conn, who, f"category:{action}", f"category_suggestion:{suggestion_id}", from_status=s["status"],
-                        to_status=to_status, label=final_name, note=note, category_id=category_id, name=final_name)  # fmt: skip
-        return int(category_id) if category_id else None
+        return [decide(conn, i, action, who, note=note) for i in ids]
 
 
-# -- construct links -------------------------------------------------------------------------------
-def decide_link(conn: sqlite3.Connection, suggestion_id: int, action: str, coder: str | None,
-                note: str | None = None) -> int | None:  # fmt: skip
-    """Confirm (``accept``) or ``reject`` a proposed construct link. Returns the link's id."""
-    if action not in ("accept", "reject"):
-        raise CoderAssistError(f"unknown link action {action!r} (accept, reject)")
+def decide_where(conn: sqlite3.Connection, rows: list[dict[str, Any]], action: str, coder: str | None,
+                 note: str | None = None) -> list[Decision]:  # fmt: skip
+    """Bulk accept/reject/defer of previewed suggestion rows, each at the version that was previewed.
+    All or nothing: a conflict leaves everything as it was."""
+    if action not in ("accept", "reject", "defer"):
+        raise CoderAssistError("bulk decisions are accept, reject or defer")
+    with human_decision(conn, coder) as who:  # one transaction: nested decisions join it
+        return [decide(conn, r["id"], action, who, note=note, expected_version=r["version"]) for r in rows]
+
+
+def apply_csv(conn: sqlite3.Connection, path: Path, coder: str | None) -> list[Decision]:
+    """Decisions from a CSV (``id, action, label, span, into, note``), all or nothing."""
+    rows = read_decisions_csv(path)
+    out = []
     with human_decision(conn, coder) as who:
-        to_status = "accepted" if action == "accept" else "rejected"
-        s = close_suggestion(conn, "link_suggestions", suggestion_id, to_status)
-        link_id = None
-        if action == "accept":
-            link_id = conn.execute(
-                "INSERT INTO construct_links (framework, construct, level, target, suggestion_id, created_at, created_by)"
-                " VALUES (?,?,?,?,?,?,?)",
-                (s["framework"], s["construct"], s["level"], s["target"], suggestion_id, utcnow(), who),
-            ).lastrowid
-        construct = f"{s['framework']}.{s['construct']}"
-        record_decision(conn, who, f"link:{action}", f"link_suggestion:{suggestion_id}", from_status=s["status"],
-                        to_status=to_status, label=construct, note=note, link_id=link_id, construct=construct,
-                        level=s["level"], item=s["target"])  # fmt: skip
-        return int(link_id) if link_id else None
+        for line_no, r in rows:
+            try:
+                if r["action"] == "undo":
+                    out.append(undo(conn, who, int(r["id"]), r["note"]))
+                else:
+                    out.append(decide(conn, int(r["id"]), r["action"], who, label=r["label"], span=r["span"],
+                                      into=r["into"], note=r["note"]))  # fmt: skip
+            except CoderAssistError as exc:
+                raise InputError(path, f"line {line_no}: {exc}") from None
+    return out

@@ -9,11 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .decisions import Decision, decide
+from . import queries
+from .decisions import Decision, decide, undo
 from ..errors import CoderAssistError
+from ..store.queries import has_codings
 
 if TYPE_CHECKING:
-    from ..project import Project
+    from ..store.context import StoreContext
+    from ..store.vectors import Vectors
 
 
 @dataclass
@@ -35,7 +38,8 @@ class ReviewItem:
 class ReviewSession:
     """Walks the open suggestions (``proposed`` and ``deferred``, or those matching ``where``)."""
 
-    project: Project
+    store: StoreContext
+    vectors: Vectors
     coder: str
     where: str | None = None
     include_deferred: bool = True
@@ -48,7 +52,7 @@ class ReviewSession:
         if not self.coder:
             raise CoderAssistError("review needs a named coder: --coder, CODER_ASSIST_CODER or project.coder")
         if not self.ids:
-            rows = self.project.suggestion_rows(where=self.where)
+            rows = queries.suggestion_rows(self.store.conn, where=self.where)
             states = ("proposed", "deferred", "ungrounded") if self.include_deferred else ("proposed", "ungrounded")
             self.ids = [r["id"] for r in rows if r["status"] in states]
 
@@ -60,39 +64,26 @@ class ReviewSession:
         if self.done:
             return None
         sid = self.ids[self.index]
-        s = self.project.suggestion_rows(ids=[sid])[0]
-        seg = self.project.conn.execute("SELECT * FROM segments WHERE id = ?", (s["segment_id"],)).fetchone()
+        s = queries.suggestion_rows(self.store.conn, ids=[sid])[0]
+        seg = self.store.conn.execute("SELECT * FROM segments WHERE id = ?", (s["segment_id"],)).fetchone()
         span = (s["start"] - seg["start"], s["end"] - seg["start"]) if s["start"] is not None else None
-        person = self.project.conn.execute("SELECT * FROM participants WHERE speaker = ?", (seg["speaker"],)).fetchone()
+        person = self.store.conn.execute("SELECT * FROM participants WHERE speaker = ?", (seg["speaker"],)).fetchone()
         return ReviewItem(s, seg["text"], span, dict(person) if person else {}, self._similar(seg), self.index + 1, len(self.ids))
 
     def _similar(self, seg: Any, k: int = 3) -> list[dict[str, Any]]:
-        conn = self.project.conn
-        if conn.execute("SELECT 1 FROM codings WHERE active = 1 LIMIT 1").fetchone() is None:
+        if not has_codings(self.store.conn):
             return []
         try:
-            hits = self.project.index.query(self.project.embedder.embed([seg["text"]])[0], k * 5)
+            near = self.vectors.coded_neighbours(seg["text"], k, exclude=seg["id"], pool=5)
         except Exception:  # noqa: BLE001 - an unavailable index only hides the comparison
             return []
-        out = []
-        for sid, score in hits:
-            if sid == seg["id"]:
-                continue
-            codes = [r[0] for r in conn.execute(
-                "SELECT DISTINCT c.label FROM codings g JOIN codes c ON c.id = g.code_id"
-                " WHERE g.segment_id = ? AND g.active = 1 AND c.active = 1", (sid,))]  # fmt: skip
-            if codes:
-                text = conn.execute("SELECT text FROM segments WHERE id = ?", (sid,)).fetchone()[0]
-                out.append({"segment_id": sid, "text": text, "codes": codes, "score": round(score, 3)})
-            if len(out) == k:
-                break
-        return out
+        return [{"segment_id": n.segment_id, "text": n.text, "codes": n.codes, "score": round(n.score, 3)} for n in near]
 
     def _decide(self, action: str, **kw: Any) -> Decision:
         item = self.current()
         if item is None:
             raise CoderAssistError("nothing left to review")
-        d = decide(self.project.conn, item.suggestion["id"], action, self.coder,
+        d = decide(self.store.conn, item.suggestion["id"], action, self.coder,
                    expected_version=item.suggestion["version"], **kw)  # fmt: skip
         self.history.append(d)
         self.counts[d.to_status or action] = self.counts.get(d.to_status or action, 0) + 1
@@ -128,14 +119,14 @@ class ReviewSession:
         if not self.history:
             raise CoderAssistError("nothing to undo in this session")
         last = self.history.pop()
-        d = self.project.undo(last.id, coder=self.coder)
+        d = undo(self.store.conn, self.coder, last.id)
         self.counts[last.to_status or last.action] -= 1
         if last.suggestion_id in self.ids:
             self.index = self.ids.index(last.suggestion_id)
         return d
 
     def existing_codes(self) -> list[str]:
-        return [c["label"] for c in self.project.code_rows()]
+        return [c["label"] for c in queries.code_rows(self.store.conn)]
 
     def summary(self) -> str:
         parts = [f"{v} {k}" for k, v in sorted(self.counts.items()) if v]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .db import utcnow
+from .db import transaction, utcnow
 
 GENESIS = "0" * 64
 
@@ -77,3 +77,31 @@ def verify(conn: sqlite3.Connection, anchor: Path | None = None) -> list[ChainBr
             elif hashes[int(seq_s)] != digest:
                 problems.append(ChainBreak(int(seq_s), f"entry hash differs from the one recorded in {anchor.name} (rewritten)"))
     return sorted(problems, key=lambda b: b.seq)
+
+
+def log(conn: sqlite3.Connection, *, since: str | None = None, actor: str | None = None,
+        type_: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Ledger entries (payload decoded), oldest first, optionally filtered."""
+    conds, params = [], []
+    for cond, value in (("at >= ?", since), ("actor = ?", actor), ("type = ?", type_)):
+        if value:
+            conds.append(cond)
+            params.append(value)
+    rows = conn.execute(
+        f"SELECT seq, at, actor, type, payload, prev_hash, hash FROM events {'WHERE ' + ' AND '.join(conds) if conds else ''}"
+        " ORDER BY seq", params,
+    ).fetchall()  # fmt: skip
+    return [dict(r) | {"payload": json.loads(r["payload"])} for r in rows]
+
+
+def export(conn: sqlite3.Connection, path: Path, actor: str) -> int:
+    """Write the whole ledger as JSON lines (with hashes, so it can be verified elsewhere)."""
+    rows = log(conn)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+    with transaction(conn):
+        append(conn, actor, "audit-export", {"path": str(path), "entries": len(rows)})
+    return len(rows)

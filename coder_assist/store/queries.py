@@ -7,6 +7,21 @@ import sqlite3
 from typing import Any
 
 
+#: Researchers' turns: by the turn's role, the participant's side, or an unlabelled role-only speaker.
+RESEARCHER_ROLES = ("interviewer", "moderator")
+#: SQL condition for participants' talk, over ``segments s``, ``turns t`` and ``participants p``
+#: (left-joined on the speaker). Coding, segment-level mapping and memos all use this one rule.
+PARTICIPANT_TALK = (
+    "COALESCE(t.role, '') NOT IN ('interviewer', 'moderator') AND COALESCE(p.side, '') != 'researcher'"
+    " AND COALESCE(s.speaker, '') NOT IN ('Interviewer', 'Moderator')"
+)
+
+
+def is_participant_talk(role: str | None, side: str | None, speaker: str | None) -> bool:
+    """:data:`PARTICIPANT_TALK` for one row already read."""
+    return (role or "") not in RESEARCHER_ROLES and side != "researcher" and (speaker or "") not in ("Interviewer", "Moderator")
+
+
 def segment_rows(conn: sqlite3.Connection, where: str = "", params: tuple = ()) -> list[sqlite3.Row]:
     """Current segments joined with document, turn and participant; ``where`` starts with ``AND``."""
     return conn.execute(

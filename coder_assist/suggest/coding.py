@@ -17,19 +17,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..store import audit
+from ..store import queries
 from ..store.db import transaction, utcnow
 from .grounding import locate
 from .prompts import PromptTemplate, load_prompt
-from .providers import CodingInput, Provider, ProviderReply, SimilarSegment
-from .redact import DEFAULT_PATTERNS, Redactor, from_participants
+from .providers import CodingInput, HeuristicProvider, Provider, ProviderReply, SimilarSegment
+from .redact import Redactor, redactor_for
 from ..store.tokens import default_counter
 
 if TYPE_CHECKING:
     from ..progress import Progress
-    from ..project import Project
-
-RESEARCHER_ROLES = ("interviewer", "moderator")
-
+    from ..store.context import StoreContext
+    from ..store.vectors import Vectors
 
 @dataclass
 class RunReport:
@@ -72,10 +71,7 @@ def select_segments(
         where.append("d.name = ?")
         params.append(source)
     if not include_researchers:
-        where.append(
-            "COALESCE(t.role, '') NOT IN ('interviewer', 'moderator') AND COALESCE(p.side, '') != 'researcher'"
-            " AND COALESCE(s.speaker, '') NOT IN ('Interviewer', 'Moderator')"
-        )
+        where.append(queries.PARTICIPANT_TALK)
     return conn.execute(
         "SELECT s.id, s.text, s.speaker, s.start, s.end, s.turn_id, t.idx AS turn, d.id AS document_id,"
         " d.name AS source FROM segments s JOIN turns t ON t.id = s.turn_id JOIN documents d ON d.id = s.document_id"
@@ -87,28 +83,22 @@ def select_segments(
 class CodingRun:
     """One run of a provider over a selection of segments."""
 
-    def __init__(self, project: Project, provider: Provider, actor: str, framework: Any = None) -> None:
+    def __init__(self, store: StoreContext, vectors: Vectors, provider: Provider, actor: str, framework: Any = None) -> None:
         self.framework = framework
-        self.project = project
-        self.conn = project.conn
+        self.vectors = vectors
+        self.conn = store.conn
         self.provider = provider
         self.actor = actor
-        self.cfg = project.config
-        if hasattr(provider, "source_sha256"):  # offline heuristics: their source is the "prompt"
+        self.cfg = store.config
+        if isinstance(provider, HeuristicProvider):  # offline heuristics: their source is the "prompt"
             self.prompt: PromptTemplate | None = None
-            self.prompt_sha = getattr(provider, "source_sha256")()
+            self.prompt_sha = provider.source_sha256()
             self.prompt_version = "1"
         else:
             self.prompt = load_prompt(provider.prompt_id)
             self.prompt_sha, self.prompt_version = self.prompt.sha256, self.prompt.version
         self.key = work_key(provider, self.prompt_sha, framework)
-        mode = self.cfg.privacy.redact
-        self.redactor: Redactor | None = None
-        if mode == "always" or (mode == "auto" and provider.remote):
-            self.redactor = from_participants(
-                project.participants(), self.cfg.privacy.extra_names,
-                {**DEFAULT_PATTERNS, **self.cfg.privacy.patterns},
-            )  # fmt: skip
+        self.redactor: Redactor | None = redactor_for(self.cfg.privacy, queries.participants(self.conn), provider.remote)
 
     # -- inputs -------------------------------------------------------------------------------
     def _codebook(self) -> list[str]:
@@ -145,19 +135,8 @@ class CodingRun:
         k = self.cfg.coding.similar
         if not k or not has_codings:
             return []
-        vector = self.project.embedder.embed([seg["text"]])[0]
-        hits = [(sid, score) for sid, score in self.project.index.query(vector, k * 4) if sid != seg["id"]]
-        out = []
-        for sid, score in hits:
-            labels = [r[0] for r in self.conn.execute(
-                "SELECT DISTINCT c.label FROM codings g JOIN codes c ON c.id = g.code_id"
-                " WHERE g.segment_id = ? AND g.active = 1 AND c.active = 1", (sid,))]  # fmt: skip
-            if labels:
-                text = self.conn.execute("SELECT text FROM segments WHERE id = ?", (sid,)).fetchone()[0]
-                out.append(SimilarSegment(sid, text, labels, round(score, 4)))
-            if len(out) == k:
-                break
-        return out
+        return [SimilarSegment(n.segment_id, n.text, n.codes, round(n.score, 4))
+                for n in self.vectors.coded_neighbours(seg["text"], k, exclude=seg["id"], pool=4)]
 
     def build_input(self, seg: sqlite3.Row, codebook: list[str], has_codings: bool) -> tuple[CodingInput, list[int]]:
         context, context_ids = self._context(seg)
@@ -221,7 +200,7 @@ class CodingRun:
         progress.begin("coding", len(segments))
         try:
             codebook = self._codebook()
-            has_codings = self.conn.execute("SELECT 1 FROM codings WHERE active = 1 LIMIT 1").fetchone() is not None
+            has_codings = queries.has_codings(self.conn)
             for seg in segments:
                 item, context_ids = self.build_input(seg, codebook, has_codings)
                 reply = self.provider.propose(item)
@@ -298,18 +277,18 @@ class CodingRun:
 
 
 def run_coding(
-    project: Project, provider: Provider, actor: str, *, wave: int | None = None, source: str | None = None,
+    store: StoreContext, vectors: Vectors, provider: Provider, actor: str, *, wave: int | None = None, source: str | None = None,
     limit: int | None = None, dry_run: bool = False, progress: Progress | None = None, framework: Any = None,
 ) -> RunReport:  # fmt: skip
     """Select segments, skip those already done with the same work key, and code the rest.
     With ``framework``, coding is deductive: into that framework's constructs."""
     from ..progress import NoProgress
 
-    run = CodingRun(project, provider, actor, framework)
+    run = CodingRun(store, vectors, provider, actor, framework)
     report = RunReport(None, provider.name, provider.model, dry_run=dry_run)
-    segments = select_segments(project.conn, wave=wave, source=source,
-                               include_researchers=project.config.coding.include_researchers)  # fmt: skip
-    done = {r[0] for r in project.conn.execute(
+    segments = select_segments(store.conn, wave=wave, source=source,
+                               include_researchers=store.config.coding.include_researchers)  # fmt: skip
+    done = {r[0] for r in store.conn.execute(
         "SELECT segment_id FROM llm_calls WHERE work_key = ? AND status = 'ok'", (run.key,))}  # fmt: skip
     todo = [s for s in segments if s["id"] not in done]
     report.skipped_done = len(segments) - len(todo)
@@ -319,7 +298,7 @@ def run_coding(
     if provider.remote and run.redactor is None:
         report.warnings.append(
             f"sending unredacted interview text to {provider.base_host} (privacy.redact = "
-            f"{project.config.privacy.redact!r})"
+            f"{store.config.privacy.redact!r})"
         )
     if dry_run:
         run.estimate(todo, report)

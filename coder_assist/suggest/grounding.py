@@ -8,9 +8,12 @@ them finds is ungrounded and must never be offered as fact.
 from __future__ import annotations
 
 import re
+import sqlite3
 import unicodedata
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+
+from ..store import queries
 
 FUZZY_THRESHOLD = 0.85
 _WORD = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
@@ -100,3 +103,24 @@ def _fuzzy(quote: str, text: str, base: int, threshold: float) -> Grounding:
     if score < threshold:
         return UNGROUNDED
     return Grounding("fuzzy", base + words[a][0], base + words[b - 1][1], round(score, 3))
+
+
+#: An anchored quote in a memo or analysis text: ``«quote» ... [source@start:end]``.
+ANCHOR = re.compile(r"«(?P<quote>[^«»\n]+)»[^\n\[]*\[(?P<source>[^@\]\n]+)@(?P<start>\d+):(?P<end>\d+)\]")
+
+
+def verify_citations(conn: sqlite3.Connection, body: str) -> list[str]:
+    """Problems with a text's anchored quotes (empty when every quote equals the current
+    document text at its offsets)."""
+    problems = []
+    texts: dict[str, str | None] = {}
+    for m in ANCHOR.finditer(body):
+        src, a, b = m.group("source").strip(), int(m.group("start")), int(m.group("end"))
+        if src not in texts:
+            texts[src] = queries.document_text(conn, src)
+        text = texts[src]
+        if text is None:
+            problems.append(f"{src}@{a}:{b}: no such document")
+        elif text[a:b] != m.group("quote"):
+            problems.append(f"{src}@{a}:{b}: the quote is not the transcript text at those offsets")
+    return problems

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_PATTERNS = {
     "EMAIL": r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
@@ -100,3 +101,23 @@ def from_participants(rows: Iterable[dict], extra_names: Iterable[str] = (), pat
     people = [r["speaker"] for r in rows if r.get("speaker")] + list(extra_names)
     orgs = sorted({r["organisation"] for r in rows if r.get("organisation")})
     return Redactor(people, orgs, dict(DEFAULT_PATTERNS if patterns is None else patterns))
+
+
+def redactor_for(privacy: Any, participants: Iterable[dict], remote: bool) -> Redactor | None:
+    """The redactor the ``[privacy]`` section asks for when sending to a provider, or ``None``:
+    ``always`` redacts, ``auto`` redacts for remote hosts, ``never`` sends text as it is."""
+    mode = privacy.redact
+    if mode == "always" or (mode == "auto" and remote):
+        return from_participants(participants, privacy.extra_names, {**DEFAULT_PATTERNS, **privacy.patterns})
+    return None
+
+
+def restore_all(redactor: Redactor, value: Any) -> Any:
+    """Restore placeholders in every string of a JSON-like value."""
+    if isinstance(value, str):
+        return redactor.restore(value)
+    if isinstance(value, list):
+        return [restore_all(redactor, v) for v in value]
+    if isinstance(value, dict):
+        return {k: restore_all(redactor, v) for k, v in value.items()}
+    return value

@@ -7,7 +7,7 @@ participants is embedded and compared (cosine) with construct texts of a built-i
 or a group's talk *resembles* that text. It does not measure what anybody intends or believes,
 and it favours groups that talk more (more chances of a close segment). Every number comes with
 the segments behind it, anchored by exact offsets into ``documents.text``. Nothing here is a
-finding until a named person confirms it with :func:`confirm_analysis`.
+finding until a named person confirms it (``coder_assist.review.confirm``).
 
 Rules (the payload of every suggestion repeats the ones it used):
 
@@ -33,23 +33,23 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import textwrap
 import uuid
 from collections.abc import Callable
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..store import audit
 from ..store.db import transaction, utcnow
-from ..review.decisions import close_suggestion, human_decision, record_decision
 from ..errors import CoderAssistError
-from .mapping import ConstructMapper, calibrated_threshold
+from .calibration import threshold_with_source
+from .mapping import ConstructMapper
 
 if TYPE_CHECKING:
     from .frameworks import Construct, Framework
-    from ..project import Project
+    from ..store.embedders import Embedder
 
 STRATEGIES = ("internal_value_strategy", "exchange_value_strategy", "relational_value_strategy")
 SHORT = {"internal_value_strategy": "internal", "exchange_value_strategy": "exchange",
@@ -111,21 +111,10 @@ IVPD_RULES = {
 
 
 # -- shared helpers -----------------------------------------------------------------------------
-def _threshold(framework_id: str, embedder_name: str) -> tuple[float, str]:
-    """The calibrated threshold and where it came from (``calibrated`` or ``fallback default``)."""
-    try:
-        data = json.loads(resources.files("coder_assist.theory").joinpath("calibration.json").read_text())
-    except (FileNotFoundError, OSError, json.JSONDecodeError):
-        data = {}
-    known = "threshold" in data.get(embedder_name, {}).get(framework_id, {})
-    source = f"calibrated for {embedder_name}" if known else f"fallback default: not calibrated for {embedder_name}"
-    return calibrated_threshold(framework_id, embedder_name), source
-
-
-def _case_segments(project: Project) -> dict[str, list[dict[str, Any]]]:
+def _case_segments(conn: sqlite3.Connection) -> dict[str, list[dict[str, Any]]]:
     """Current segments spoken by buyer- or supplier-side participants, by case, in document order.
     ``quote`` is the exact slice of ``documents.text`` the offsets point to."""
-    rows = project.conn.execute(
+    rows = conn.execute(
         "SELECT s.id, s.text, s.speaker, s.start, s.end, d.name AS source, d.wave, p.side, p.role_category,"
         " p.role_title, COALESCE(p.case_id, d.case_id) AS case_id,"
         " substr(d.text, s.start + 1, s.end - s.start) AS quote"
@@ -139,9 +128,9 @@ def _case_segments(project: Project) -> dict[str, list[dict[str, Any]]]:
     return cases
 
 
-def _dyads(project: Project, case: str | None) -> dict[str, list[dict[str, Any]]]:
+def _dyads(conn: sqlite3.Connection, case: str | None) -> dict[str, list[dict[str, Any]]]:
     """Cases with talk from both sides (or the one asked for, which must qualify)."""
-    cases = _case_segments(project)
+    cases = _case_segments(conn)
     if case is not None:
         if case not in cases:
             raise CoderAssistError(f"no buyer- or supplier-side talk for case {case!r}")
@@ -199,21 +188,21 @@ def _people(idx: list[int], segs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(seen.values(), key=lambda p: (p["role_category"] or "", p["speaker"]))
 
 
-def _store(project: Project, kind: str, framework: str, payloads: dict[str, dict[str, Any]],
-           coder: str | None) -> list[int]:  # fmt: skip
+def _store(conn: sqlite3.Connection, kind: str, framework: str, payloads: dict[str, dict[str, Any]], model: str,
+           actor: str) -> list[int]:  # fmt: skip
     """Insert one suggestion per case and one ``analysis`` audit event, in one transaction."""
     run_id, ids = uuid.uuid4().hex, []
-    with transaction(project.conn):
+    with transaction(conn):
         for case, payload in payloads.items():
-            cur = project.conn.execute(
+            cur = conn.execute(
                 "INSERT INTO analysis_suggestions (run_id, kind, case_id, provider, model, payload, created_at)"
                 " VALUES (?,?,?,?,?,?,?)",
-                (run_id, kind, case, "offline", project.embedder.name, json.dumps(payload, ensure_ascii=False), utcnow()),
+                (run_id, kind, case, "offline", model, json.dumps(payload, ensure_ascii=False), utcnow()),
             )
             ids.append(int(cur.lastrowid))  # type: ignore[arg-type]
-        audit.append(project.conn, project.actor(coder), "analysis", {
+        audit.append(conn, actor, "analysis", {
             "run_id": run_id, "kind": kind, "framework": framework, "cases": list(payloads),
-            "suggestion_ids": ids, "provider": "offline", "model": project.embedder.name,
+            "suggestion_ids": ids, "provider": "offline", "model": model,
         })  # fmt: skip
     return ids
 
@@ -333,22 +322,23 @@ def _posture_case(fw: Framework, mapper: ConstructMapper, case: str, segs: list[
     }  # fmt: skip
 
 
-def _propose(project: Project, kind: str, fw: Framework, case: str | None, coder: str | None,
+def _propose(conn: sqlite3.Connection, embedder: Embedder, kind: str, fw: Framework, case: str | None, actor: str,
              per_case: Callable[..., dict[str, Any]]) -> list[int]:  # fmt: skip
     """Run ``per_case(fw, mapper, case, segments, threshold)`` for every dyad and store the payloads."""
-    dyads = _dyads(project, case)
+    dyads = _dyads(conn, case)
     if not dyads:
         return []
-    mapper = ConstructMapper(fw, project.embedder)
-    threshold = _threshold(fw.id, project.embedder.name)
+    mapper = ConstructMapper(fw, embedder)
+    threshold = threshold_with_source(fw.id, embedder.name)
     payloads = {c: per_case(fw, mapper, c, segs, threshold) for c, segs in dyads.items()}
-    return _store(project, kind, fw.id, payloads, coder)
+    return _store(conn, kind, fw.id, payloads, embedder.name, actor)
 
 
-def propose_postures(project: Project, case: str | None = None, coder: str | None = None) -> list[int]:
-    """Propose the value-strategy posture of every dyad (or of ``case``); returns suggestion ids."""
-    fw = project.framework("value_strategy")
-    return _propose(project, "posture", fw, case, coder, _posture_case)
+def propose_postures(conn: sqlite3.Connection, embedder: Embedder, fw: Framework, actor: str,
+                     case: str | None = None) -> list[int]:  # fmt: skip
+    """Propose the value-strategy posture (``fw``: value_strategy) of every dyad (or of ``case``);
+    returns suggestion ids."""
+    return _propose(conn, embedder, "posture", fw, case, actor, _posture_case)
 
 
 # -- ivpd ---------------------------------------------------------------------------------------------
@@ -472,38 +462,17 @@ def _ivpd_case(fw: Framework, mapper: ConstructMapper, case: str, segs: list[dic
     }  # fmt: skip
 
 
-def propose_ivpd(project: Project, case: str | None = None, coder: str | None = None) -> list[int]:
-    """Propose an IVPD reading of every case (or of ``case``) with buyer and supplier talk."""
-    fw = project.framework("ivpd")
+def propose_ivpd(conn: sqlite3.Connection, embedder: Embedder, fw: Framework, actor: str,
+                 case: str | None = None) -> list[int]:  # fmt: skip
+    """Propose an IVPD reading (``fw``: ivpd) of every case (or of ``case``) with buyer and supplier talk."""
     missing = [d for d in DIMENSIONS if d not in fw.construct_ids] + ([] if "ivpa" in fw.construct_ids else ["ivpa"])
     if missing:
         raise CoderAssistError(f"framework ivpd lacks {', '.join(missing)}")
-    return _propose(project, "ivpd", fw, case, coder, _ivpd_case)
+    return _propose(conn, embedder, "ivpd", fw, case, actor, _ivpd_case)
 
 
 # -- decisions and reading -------------------------------------------------------------------------
-def confirm_analysis(project: Project, suggestion_id: int, coder: str | None, note: str | None = None,
-                     action: str = "accept") -> int | None:  # fmt: skip
-    """Accept (store as confirmed) or reject a proposed analysis. Returns the confirmed id on accept."""
-    if action not in ("accept", "reject"):
-        raise CoderAssistError(f"unknown analysis action {action!r} (accept, reject)")
-    conn = project.conn
-    with human_decision(conn, coder) as who:
-        to_status = "accepted" if action == "accept" else "rejected"
-        s = close_suggestion(conn, "analysis_suggestions", suggestion_id, to_status)
-        confirmed = None
-        if action == "accept":
-            confirmed = conn.execute(
-                "INSERT INTO confirmed_analyses (suggestion_id, kind, case_id, payload, created_at, created_by)"
-                " VALUES (?,?,?,?,?,?)", (suggestion_id, s["kind"], s["case_id"], s["payload"], utcnow(), who),
-            ).lastrowid  # fmt: skip
-        record_decision(conn, who, f"analysis:{action}", f"analysis_suggestion:{suggestion_id}", from_status=s["status"],
-                        to_status=to_status, label=f"{s['kind']}:{s['case_id']}", note=note, kind=s["kind"],
-                        case=s["case_id"], confirmed_id=confirmed)  # fmt: skip
-        return int(confirmed) if confirmed else None
-
-
-def analysis_rows(project: Project, kind: str | None = None, case: str | None = None) -> list[dict[str, Any]]:
+def analysis_rows(conn: sqlite3.Connection, kind: str | None = None, case: str | None = None) -> list[dict[str, Any]]:
     """Analysis suggestions (payload decoded), with the confirmed id when one was accepted."""
     sql = ("SELECT a.*, c.id AS confirmed_id, c.created_by AS confirmed_by FROM analysis_suggestions a"
            " LEFT JOIN confirmed_analyses c ON c.suggestion_id = a.id WHERE 1 = 1")  # fmt: skip
@@ -512,7 +481,7 @@ def analysis_rows(project: Project, kind: str | None = None, case: str | None = 
         if value is not None:
             sql += f" AND {column} = ?"
             params.append(value)
-    rows = project.conn.execute(sql + " ORDER BY a.id", params).fetchall()
+    rows = conn.execute(sql + " ORDER BY a.id", params).fetchall()
     return [{**dict(r), "payload": json.loads(r["payload"])} for r in rows]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,10 +20,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..store import audit
+from ..store import queries
 from ..store.db import transaction, utcnow
+from ..suggest.llm import StructuredCaller
+from ..suggest.providers import StructuredProvider
+from ..suggest.providers.schemas import CategoryProposal
 
 if TYPE_CHECKING:
-    from ..project import Project
+    from ..store.context import StoreContext
+    from ..store.embedders import Embedder
 
 DISTANCE_THRESHOLD = 0.6
 _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
@@ -42,9 +48,9 @@ class CategorizeReport:
     threshold: float = DISTANCE_THRESHOLD
 
 
-def code_texts(project: Project, wave: int | None = None) -> list[dict[str, Any]]:
+def code_texts(conn: sqlite3.Connection, wave: int | None = None) -> list[dict[str, Any]]:
     """Accepted initial codes with the passages coded with them (optionally one wave only)."""
-    rows = project.conn.execute(
+    rows = conn.execute(
         "SELECT c.id, c.label, substr(d.text, g.start + 1, g.end - g.start) AS passage, d.wave, p.side"
         " FROM codes c JOIN codings g ON g.code_id = c.id AND g.active = 1 JOIN documents d ON d.id = g.document_id"
         " JOIN segments s ON s.id = g.segment_id LEFT JOIN participants p ON p.speaker = s.speaker"
@@ -84,38 +90,27 @@ def _terms(members: list[dict[str, Any]], everyone: list[dict[str, Any]], k: int
     return sorted(contrast, key=lambda w: (-contrast[w], -inside[w], w))[:k]
 
 
-def _llm_name(project: Project, provider: Any, members: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str, str]:
+def _llm_name(caller: StructuredCaller, members: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str, str]:
     """Ask an LLM provider to name and define a cluster. Returns (fields or None, raw, error)."""
-    from ..suggest.prompts import load_prompt
-    from ..suggest.providers.schemas import CategoryProposal
-    from ..suggest.redact import from_participants
-
-    prompt = load_prompt("category-naming")
     codes = "\n".join(f"- {m['label']} ({len(m['passages'])})" for m in members)
     passages = "\n".join(f"- {p}" for m in members for p in m["passages"][:2])
-    system, user = prompt.render(codes=codes, passages=passages)
-    redactor = from_participants(project.participants()) if provider.remote and project.config.privacy.redact != "never" else None
-    if redactor is not None:
-        system, user = redactor.redact(system), redactor.redact(user)
-    reply = provider.structured(system, user, CategoryProposal)
-    if reply.proposal is None:
-        return None, reply.raw, reply.error or "no reply"
-    fields = reply.proposal.model_dump()
-    if redactor is not None:
-        fields = json.loads(redactor.restore(json.dumps(fields, ensure_ascii=False)))
-    return fields | {"prompt_sha256": prompt.sha256}, reply.raw, ""
+    result = caller.call("category-naming", CategoryProposal, codes=codes, passages=passages)
+    if result.fields is None:
+        return None, result.raw, result.error
+    return result.fields | {"prompt_sha256": result.prompt.sha256}, result.raw, ""
 
 
-def categorize(project: Project, *, wave: int | None = None, threshold: float = DISTANCE_THRESHOLD,
-               coder: str | None = None, provider: Any = None) -> CategorizeReport:  # fmt: skip
+def categorize(store: StoreContext, embedder: Embedder, actor: str, *, wave: int | None = None,
+               threshold: float = DISTANCE_THRESHOLD, provider: Any = None) -> CategorizeReport:  # fmt: skip
     """Propose categories from the accepted codes; returns what was proposed. With an LLM
     ``provider`` (one that has ``structured``), the model names and defines each cluster."""
-    codes = code_texts(project, wave)
+    conn = store.conn
+    codes = code_texts(conn, wave)
     report = CategorizeReport(None, codes=len(codes), threshold=threshold)
     if len(codes) < 2:
         return report
     texts = [c["label"] + ". " + " ".join(c["passages"][:3]) for c in codes]
-    vectors = project.embedder.embed(texts)
+    vectors = embedder.embed(texts)
     labels = cluster(vectors, threshold)
     groups: dict[int, list[int]] = {}
     for i, label in enumerate(labels):
@@ -123,8 +118,10 @@ def categorize(project: Project, *, wave: int | None = None, threshold: float = 
     run_id = uuid.uuid4().hex
     report.run_id = run_id
     params = {"method": "agglomerative", "linkage": "average", "metric": "cosine", "distance_threshold": threshold,
-              "embedder": project.embedder.name, "wave": wave}  # fmt: skip
-    with transaction(project.conn):
+              "embedder": embedder.name, "wave": wave}  # fmt: skip
+    caller = StructuredCaller(provider, store.config.privacy, queries.participants(conn)) \
+        if isinstance(provider, StructuredProvider) else None
+    with transaction(conn):
         for idx in sorted(groups.values(), key=lambda g: (-len(g), g[0])):
             if len(idx) < 2:
                 report.unclustered.append(codes[idx[0]]["label"])
@@ -141,8 +138,8 @@ def categorize(project: Project, *, wave: int | None = None, threshold: float = 
             properties = {"members": [m["label"] for m in members], "codings_by_side": dict(sides),
                           "codings_by_wave": dict(waves), "cohesion": round(float(sims.mean()), 3)}  # fmt: skip
             who, model, raw = "offline", "agglomerative+medoid", None
-            if provider is not None and hasattr(provider, "structured"):
-                fields, raw, error = _llm_name(project, provider, members)
+            if caller is not None:
+                fields, raw, error = _llm_name(caller, members)
                 if fields:
                     name, definition = fields["name"], fields["definition"]
                     properties |= {"properties": fields["properties"], "dimensions": fields["dimensions"],
@@ -150,14 +147,14 @@ def categorize(project: Project, *, wave: int | None = None, threshold: float = 
                     who, model = provider.name, provider.model
                 else:
                     properties["llm_error"] = error  # named offline instead, and the failure is kept
-            project.conn.execute(
+            conn.execute(
                 "INSERT INTO category_suggestions (run_id, provider, model, name, definition, properties, member_code_ids,"
                 " medoid_code_id, top_terms, params, raw_response, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, who, model, name, definition, json.dumps(properties, ensure_ascii=False),
                  json.dumps([m["id"] for m in members]), medoid["id"], json.dumps(terms), json.dumps(params), raw, utcnow()),
             )  # fmt: skip
             report.categories += 1
-        audit.append(project.conn, project.actor(coder), "categorize", {
+        audit.append(conn, actor, "categorize", {
             "run_id": run_id, "codes": len(codes), "categories": report.categories,
             "unclustered": len(report.unclustered), "params": params,
         })  # fmt: skip

@@ -10,34 +10,30 @@ own labelled set (``fixtures/gold/constructs.jsonl``) for the default embedder; 
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..store import audit
+from ..store import audit, queries
 from ..store.db import transaction, utcnow
 from ..store.embedders import Embedder
 from ..errors import CoderAssistError
+from ..suggest.grounding import locate
+from ..suggest.llm import StructuredCaller
+from ..suggest.providers import StructuredProvider
+from ..suggest.providers.schemas import LinkProposal
+from .calibration import calibrated_threshold
+from .categorize import code_texts
 from .evaluate import score
 
 if TYPE_CHECKING:
     from .frameworks import Framework
-    from ..project import Project
+    from ..store.context import StoreContext
 
-FALLBACK_THRESHOLD = 0.35
 NONE = "none"
-
-
-def calibrated_threshold(framework_id: str, embedder_name: str) -> float:
-    """The shipped calibration for this framework and embedder, else a conservative default."""
-    try:
-        data = json.loads(resources.files("coder_assist.theory").joinpath("calibration.json").read_text())
-    except (FileNotFoundError, OSError, json.JSONDecodeError):
-        return FALLBACK_THRESHOLD
-    return float(data.get(embedder_name, {}).get(framework_id, {}).get("threshold", FALLBACK_THRESHOLD))
 
 
 @dataclass
@@ -125,14 +121,28 @@ class EvalResult:
     labels: list[str] = field(default_factory=list)
 
 
-def evaluate_llm(framework: Framework, provider: Any, records: list[dict[str, str]]) -> EvalResult:
+def evaluate_llm(framework: Framework, caller: StructuredCaller, records: list[dict[str, str]]) -> EvalResult:
     """Score an LLM provider's construct choices on gold records (no threshold to calibrate)."""
-    mapper = LLMMapper(framework, provider)
+    mapper = LLMMapper(framework, caller)
     gold = [r["label"] for r in records]
     pred = [p.construct or NONE for p in mapper.predict([r["quote"] for r in records])]
     s = score(gold, pred)
     return EvalResult(framework.id, len(records), 0.0, s.accuracy, s.macro_f1, s.kappa, s.accuracy, s.macro_f1, s.kappa,
                       s.confusion, s.labels)  # fmt: skip
+
+
+def evaluate_gold(records: list[dict[str, str]], frameworks: dict[str, Framework], embedder: Embedder,
+                  caller: StructuredCaller | None = None, framework: str | None = None) -> list[EvalResult]:  # fmt: skip
+    """Score construct mapping per framework of the gold ``records`` (or ``framework`` only): the
+    offline mapper, or an LLM provider through ``caller``."""
+    out = []
+    for fid in sorted({r["framework"] for r in records}) if framework is None else [framework]:
+        if fid not in frameworks:
+            raise CoderAssistError(f"unknown framework {fid!r} (known: {', '.join(sorted(frameworks))})")
+        subset = [r for r in records if r["framework"] == fid]
+        fw = frameworks[fid]
+        out.append(evaluate_llm(fw, caller, subset) if caller is not None else evaluate(fw, embedder, subset))
+    return out
 
 
 def evaluate(framework: Framework, embedder: Embedder, records: list[dict[str, str]], folds: int = 5,
@@ -172,22 +182,18 @@ class MapReport:
     threshold: float = 0.0
 
 
-def _items(project: Project, level: str) -> list[dict[str, Any]]:
-    conn = project.conn
+def _items(conn: sqlite3.Connection, level: str) -> list[dict[str, Any]]:
     if level == "segment":
         rows = conn.execute(
             "SELECT s.id, s.text, s.start, s.end, d.name AS source FROM segments s JOIN documents d ON d.id = s.document_id"
             " JOIN turns t ON t.id = s.turn_id LEFT JOIN participants p ON p.speaker = s.speaker"
-            " WHERE d.current = 1 AND COALESCE(t.role, '') NOT IN ('interviewer', 'moderator')"
-            " AND COALESCE(p.side, '') != 'researcher' ORDER BY d.name, s.idx"
+            f" WHERE d.current = 1 AND {queries.PARTICIPANT_TALK} ORDER BY d.name, s.idx"
         ).fetchall()
         return [{"target": r["id"], "text": r["text"],
                  "evidence": [{"source": r["source"], "start": r["start"], "end": r["end"], "quote": r["text"]}]} for r in rows]  # fmt: skip
     if level == "code":
-        from .categorize import code_texts
-
         out = []
-        for c in code_texts(project):
+        for c in code_texts(conn):
             ev = conn.execute(
                 "SELECT d.name AS source, g.start, g.end, substr(d.text, g.start + 1, g.end - g.start) AS quote"
                 " FROM codings g JOIN documents d ON d.id = g.document_id WHERE g.code_id = ? AND g.active = 1 LIMIT 3",
@@ -210,11 +216,8 @@ def _items(project: Project, level: str) -> list[dict[str, Any]]:
 class LLMMapper:
     """Construct mapping through an LLM provider's structured call (``construct-mapping`` prompt)."""
 
-    def __init__(self, framework: Framework, provider: Any) -> None:
-        from ..suggest.prompts import load_prompt
-
-        self.framework, self.provider = framework, provider
-        self.prompt = load_prompt("construct-mapping")
+    def __init__(self, framework: Framework, caller: StructuredCaller) -> None:
+        self.framework, self.caller = framework, caller
         self.ids = [c.id for c in framework.constructs]
         self.constructs = "\n".join(
             f"- {c.id}: {c.name}. {c.definition} Use when: {' '.join(c.include)} Not when: {' '.join(c.exclude)}"
@@ -225,14 +228,11 @@ class LLMMapper:
 
     def predict_one(self, text: str) -> tuple[Prediction, str, str]:
         """(prediction, rationale, evidence quote); a failed call or an unknown id abstains."""
-        from ..suggest.providers.schemas import LinkProposal
-
-        system, user = self.prompt.render(constructs=self.constructs, item=text)
-        reply = self.provider.structured(system, user, LinkProposal)
-        if reply.proposal is None:
+        result = self.caller.call("construct-mapping", LinkProposal, constructs=self.constructs, item=text)
+        if result.fields is None:
             self.failures += 1
-            return Prediction(None, 0.0, ""), reply.error or "", ""
-        p = reply.proposal
+            return Prediction(None, 0.0, ""), result.error, ""
+        p = LinkProposal.model_validate(result.fields)
         known = p.construct_id if p.construct_id in self.ids else None
         return Prediction(known, round(float(p.confidence), 4), known or ""), p.rationale, p.evidence_quote
 
@@ -240,15 +240,15 @@ class LLMMapper:
         return [self.predict_one(t)[0] for t in texts]
 
 
-def map_constructs(project: Project, framework: Framework, level: str = "code", threshold: float | None = None,
-                   coder: str | None = None, provider: Any = None) -> MapReport:  # fmt: skip
+def map_constructs(store: StoreContext, embedder: Embedder, framework: Framework, actor: str, level: str = "code",
+                   threshold: float | None = None, provider: Any = None) -> MapReport:  # fmt: skip
     """Propose construct links for every item at ``level``; abstentions are counted, not stored.
     With an LLM ``provider`` the model chooses; its evidence quote must be found in the item."""
-    from ..suggest.grounding import locate
-
-    items = _items(project, level)
-    llm = provider is not None and hasattr(provider, "structured")
-    mapper: Any = LLMMapper(framework, provider) if llm else ConstructMapper(framework, project.embedder, threshold)
+    conn = store.conn
+    items = _items(conn, level)
+    llm = isinstance(provider, StructuredProvider)
+    mapper: Any = (LLMMapper(framework, StructuredCaller(provider, store.config.privacy, queries.participants(conn)))
+                   if llm else ConstructMapper(framework, embedder, threshold))  # fmt: skip
     report = MapReport(None, framework.id, level, len(items), threshold=mapper.threshold)
     if not items:
         return report
@@ -267,7 +267,7 @@ def map_constructs(project: Project, framework: Framework, level: str = "code", 
         notes = [None] * len(items)
     run_id = uuid.uuid4().hex
     report.run_id = run_id
-    with transaction(project.conn):
+    with transaction(conn):
         for item, p, note in zip(items, preds, notes):
             if p.construct is None:
                 report.abstained += 1
@@ -276,17 +276,17 @@ def map_constructs(project: Project, framework: Framework, level: str = "code", 
             if note is None:
                 rationale = (f"Offline similarity: closest to '{c.name}' (cosine {p.confidence:.2f} against its definition, "
                              f"cues and examples; threshold {mapper.threshold:.2f}).")  # fmt: skip
-                evidence, who, model = item["evidence"], "offline", project.embedder.name
+                evidence, who, model = item["evidence"], "offline", embedder.name
             else:
                 rationale, evidence, who, model = note[0], note[1], provider.name, provider.model
-            project.conn.execute(
+            conn.execute(
                 "INSERT INTO link_suggestions (run_id, provider, model, framework, construct, level, target, confidence,"
                 " rationale, evidence, abstained, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,0,?)",
                 (run_id, who, model, framework.id, p.construct, level, item["target"], p.confidence,
                  rationale, json.dumps(evidence, ensure_ascii=False), utcnow()),
             )  # fmt: skip
             report.linked += 1
-        audit.append(project.conn, project.actor(coder), "map", {
+        audit.append(conn, actor, "map", {
             "run_id": run_id, "framework": framework.id, "level": level, "items": report.items,
             "linked": report.linked, "abstained": report.abstained, "threshold": mapper.threshold,
         })  # fmt: skip

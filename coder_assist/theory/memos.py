@@ -12,22 +12,30 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import sqlite3
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..store import audit
+from ..store import queries
 from ..store.db import transaction, utcnow
-from ..review.decisions import close_suggestion, human_decision, record_decision
+from ..suggest.grounding import ANCHOR, locate, verify_citations
+from ..suggest.llm import StructuredCaller
+from ..suggest.providers import StructuredProvider
+from ..suggest.providers.schemas import MemoSections
+from . import queries as theory_queries
 from ..errors import CoderAssistError
 
 if TYPE_CHECKING:
-    from ..project import Project
+    from ..store.context import StoreContext
+    from ..store.vectors import Vectors
+    from .frameworks import Framework
 
-ANCHOR = re.compile(r"«(?P<quote>[^«»\n]+)»[^\n\[]*\[(?P<source>[^@\]\n]+)@(?P<start>\d+):(?P<end>\d+)\]")
 MAX_EVIDENCE = 8
 
 
@@ -51,28 +59,11 @@ class Evidence:
         return f"> «{self.quote}» — {speaker}{f' ({who})' if who else ''}, wave {wave} [{self.source}@{self.start}:{self.end}]"
 
 
-def verify_citations(project: Project, body: str) -> list[str]:
-    """Problems with the memo's anchored quotes (empty when every quote matches its offsets)."""
-    problems = []
-    texts: dict[str, str | None] = {}
-    for m in ANCHOR.finditer(body):
-        src, a, b = m.group("source").strip(), int(m.group("start")), int(m.group("end"))
-        if src not in texts:
-            row = project.conn.execute("SELECT text FROM documents WHERE name = ? AND current = 1", (src,)).fetchone()
-            texts[src] = row[0] if row else None
-        text = texts[src]
-        if text is None:
-            problems.append(f"{src}@{a}:{b}: no such document")
-        elif text[a:b] != m.group("quote"):
-            problems.append(f"{src}@{a}:{b}: the quote is not the transcript text at those offsets")
-    return problems
-
-
-def _evidence_for_codes(project: Project, code_ids: list[int]) -> list[Evidence]:
+def _evidence_for_codes(conn: sqlite3.Connection, code_ids: list[int]) -> list[Evidence]:
     if not code_ids:
         return []
     marks = ",".join("?" * len(code_ids))
-    rows = project.conn.execute(
+    rows = conn.execute(
         "SELECT g.start, g.end, g.segment_id, d.name, d.wave, substr(d.text, g.start + 1, g.end - g.start) AS quote,"
         " s.speaker, p.side, p.role_category, c.label FROM codings g JOIN documents d ON d.id = g.document_id"
         " JOIN segments s ON s.id = g.segment_id JOIN codes c ON c.id = g.code_id"
@@ -109,25 +100,26 @@ def _diverse(evidence: list[Evidence], k: int = MAX_EVIDENCE) -> list[Evidence]:
     return out
 
 
-def _negative_cases(project: Project, evidence: list[Evidence], exclude_codes: set[str], k: int = 4) -> list[Evidence]:
+def _negative_cases(vectors: Vectors, evidence: list[Evidence], exclude_codes: set[str], k: int = 4) -> list[Evidence]:
     """Segments most like the evidence that were coded otherwise (or not at all)."""
     if not evidence:
         return []
-    centroid = project.embedder.embed([e.quote for e in evidence]).mean(axis=0)
+    conn = vectors.conn
+    centroid = vectors.embedder.embed([e.quote for e in evidence]).mean(axis=0)
     centroid /= np.linalg.norm(centroid) or 1.0
     seen = {e.segment_id for e in evidence}
     out = []
-    for sid, _score in project.index.query(centroid, 40):
+    for sid, _score in vectors.index.query(centroid, 40):
         if sid in seen:
             continue
-        row = project.conn.execute(
+        row = conn.execute(
             "SELECT s.*, d.name, d.wave, p.side, p.role_category, t.role FROM segments s JOIN documents d ON d.id = s.document_id"
             " JOIN turns t ON t.id = s.turn_id LEFT JOIN participants p ON p.speaker = s.speaker WHERE s.id = ?",
             (sid,),
         ).fetchone()
-        if row is None or row["side"] == "researcher" or row["role"] in ("interviewer", "moderator") or not _quotable(row["text"]):
+        if row is None or not queries.is_participant_talk(row["role"], row["side"], row["speaker"]) or not _quotable(row["text"]):
             continue
-        codes = [r[0] for r in project.conn.execute(
+        codes = [r[0] for r in conn.execute(
             "SELECT DISTINCT c.label FROM codings g JOIN codes c ON c.id = g.code_id WHERE g.segment_id = ? AND g.active = 1",
             (sid,))]  # fmt: skip
         if set(codes) & exclude_codes:
@@ -147,11 +139,11 @@ def _comparison(evidence: list[Evidence]) -> list[str]:
     return lines
 
 
-def _gaps(project: Project, evidence: list[Evidence], subject: str) -> tuple[list[str], list[str]]:
+def _gaps(conn: sqlite3.Connection, evidence: list[Evidence], subject: str) -> tuple[list[str], list[str]]:
     sides = {e.side for e in evidence}
     waves = {e.wave for e in evidence}
     roles = {e.role for e in evidence}
-    known_roles = {r[0] for r in project.conn.execute("SELECT DISTINCT role_category FROM participants WHERE side != 'researcher'") if r[0]}
+    known_roles = {r[0] for r in conn.execute("SELECT DISTINCT role_category FROM participants WHERE side != 'researcher'") if r[0]}
     questions, sampling = [], []
     for side in ("buyer", "supplier"):
         if side not in sides:
@@ -184,8 +176,8 @@ def _render(title: str, definition: str, properties: list[str], evidence: list[E
     return "\n".join(parts) + "\n"
 
 
-def _subject(project: Project, category: str | None, construct: str | None, case: str | None) -> dict[str, Any]:
-    conn = project.conn
+def _subject(conn: sqlite3.Connection, category: str | None, construct: str | None, case: str | None,
+             fw: Framework | None) -> dict[str, Any]:
     if sum(x is not None for x in (category, construct, case)) != 1:
         raise CoderAssistError("give exactly one of --category, --construct or --case")
     if category is not None:
@@ -203,7 +195,7 @@ def _subject(project: Project, category: str | None, construct: str | None, case
                 "code_ids": [c["id"] for c in codes], "properties": props, "links": links}  # fmt: skip
     if construct is not None:
         fid, _, cid = construct.partition(".")
-        fw = project.framework(fid)
+        assert fw is not None and fw.id == fid, "the caller resolves the construct's framework"
         c = fw.construct(cid)
         rows = conn.execute("SELECT level, target FROM construct_links WHERE active = 1 AND framework = ? AND construct = ?",
                             (fid, cid)).fetchall()  # fmt: skip
@@ -227,31 +219,21 @@ def _subject(project: Project, category: str | None, construct: str | None, case
             "properties": [], "links": []}  # fmt: skip
 
 
-def _llm_body(project: Project, provider: Any, subj: dict[str, Any], evidence: list[Evidence],
+def _llm_body(conn: sqlite3.Connection, caller: StructuredCaller, subj: dict[str, Any], evidence: list[Evidence],
               negatives: list[Evidence]) -> tuple[str | None, list[Evidence], int, str, str]:  # fmt: skip
     """Ask an LLM for the memo's sections; re-anchor its citations in the passages. Returns
     (body or None, cited evidence, citations that could not be grounded, raw reply, error)."""
-    from ..suggest.grounding import locate
-    from ..suggest.prompts import load_prompt
-    from ..suggest.providers.schemas import MemoSections
-    from ..suggest.redact import from_participants
-
-    prompt = load_prompt("memo-draft")
     passages = {f"E{i + 1}": e for i, e in enumerate(evidence)} | {f"N{i + 1}": e for i, e in enumerate(negatives)}
     fmt = lambda k, e: f"{k} [{e.speaker}, {e.side or '-'}, {e.role or '-'}, wave {e.wave}]: {e.quote}"  # noqa: E731
-    system, user = prompt.render(
-        subject=subj["title"], definition=subj["definition"] or "(none yet)",
+    result = caller.call(
+        "memo-draft", MemoSections, subject=subj["title"], definition=subj["definition"] or "(none yet)",
         evidence="\n".join(fmt(k, e) for k, e in passages.items() if k[0] == "E") or "(none)",
         negatives="\n".join(fmt(k, e) for k, e in passages.items() if k[0] == "N") or "(none)",
         comparison="\n".join(_comparison(evidence)),
     )  # fmt: skip
-    redactor = from_participants(project.participants()) if provider.remote and project.config.privacy.redact != "never" else None
-    if redactor is not None:
-        system, user = redactor.redact(system), redactor.redact(user)
-    reply = provider.structured(system, user, MemoSections)
-    if reply.proposal is None:
-        return None, [], 0, reply.raw, reply.error or "no reply"
-    sections = json.loads(redactor.restore(reply.proposal.model_dump_json()) if redactor else reply.proposal.model_dump_json())
+    if result.fields is None:
+        return None, [], 0, result.raw, result.error
+    sections, provider = result.fields, caller.provider
     cited: list[tuple[Evidence, str]] = []
     missing = 0
     for c in sections["citations"]:
@@ -260,7 +242,7 @@ def _llm_body(project: Project, provider: Any, subj: dict[str, Any], evidence: l
         if e is None or g is None or not g.grounded:
             missing += 1
             continue
-        doc = project.document_text(e.source)
+        doc = queries.document_text(conn, e.source) or ""
         span = Evidence(e.source, e.speaker, e.side, e.role, e.wave, g.start, g.end, doc[g.start : g.end], e.segment_id, e.codes)  # type: ignore[arg-type]
         if _quotable(span.quote):
             cited.append((span, c["claim"]))
@@ -275,71 +257,50 @@ def _llm_body(project: Project, provider: Any, subj: dict[str, Any], evidence: l
              "## Links to constructs", *(subj["links"] or ["- (no confirmed construct links)"]), "", "## Open questions",
              *[f"- {q}" for q in sections["open_questions"]], "", "## Theoretical sampling for the next wave",
              *[f"- {q}" for q in sections["theoretical_sampling"]]]  # fmt: skip
-    return "\n".join(lines) + "\n", [e for e, _ in cited], missing, reply.raw, ""
+    return "\n".join(lines) + "\n", [e for e, _ in cited], missing, result.raw, ""
 
 
-def draft_memo(project: Project, *, category: str | None = None, construct: str | None = None, case: str | None = None,
-               coder: str | None = None, provider: Any = None) -> int:  # fmt: skip
+def draft_memo(store: StoreContext, vectors: Vectors, actor: str, *, category: str | None = None,
+               construct: str | None = None, case: str | None = None, framework: Framework | None = None,
+               provider: Any = None) -> int:  # fmt: skip
     """Draft a memo (a suggestion) and return its id: assembled offline, or written by an LLM
     ``provider`` (one with ``structured``) from the same evidence. All quotes are verified."""
-    subj = _subject(project, category, construct, case)
-    evidence = _diverse(_evidence_for_codes(project, subj["code_ids"]))
+    conn = store.conn
+    subj = _subject(conn, category, construct, case, framework)
+    evidence = _diverse(_evidence_for_codes(conn, subj["code_ids"]))
     all_labels = {c for e in evidence for c in e.codes}
-    negatives = _negative_cases(project, evidence, all_labels) if evidence else []
-    questions, sampling = _gaps(project, evidence, subj["title"])
+    negatives = _negative_cases(vectors, evidence, all_labels) if evidence else []
+    questions, sampling = _gaps(conn, evidence, subj["title"])
     body = _render(subj["title"], subj["definition"], subj["properties"], evidence, negatives, subj["links"], questions, sampling)
     who, model, missing, raw = "offline", "assembled-from-data", 0, None
-    if provider is not None and hasattr(provider, "structured"):
-        llm_body, cited, missing, raw, error = _llm_body(project, provider, subj, evidence, negatives)
+    if isinstance(provider, StructuredProvider):
+        caller = StructuredCaller(provider, store.config.privacy, queries.participants(conn))
+        llm_body, cited, missing, raw, error = _llm_body(conn, caller, subj, evidence, negatives)
         if llm_body is None:
             raise CoderAssistError(f"the model did not draft the memo: {error}")
         body, evidence, negatives, who, model = llm_body, cited, [], provider.name, provider.model
-    problems = verify_citations(project, body)
+    problems = verify_citations(conn, body)
     citations = [vars(e) for e in evidence + negatives]
-    with transaction(project.conn):
-        draft_id = project.conn.execute(
+    with transaction(conn):
+        draft_id = conn.execute(
             "INSERT INTO memo_drafts (run_id, provider, model, subject, body, citations, ungrounded, created_at)"
             " VALUES (?,?,?,?,?,?,?,?)",
             (uuid.uuid4().hex, who, model, subj["key"], body, json.dumps(citations, ensure_ascii=False),
              len(problems) + missing, utcnow()),
         ).lastrowid  # fmt: skip
-        audit.append(project.conn, project.actor(coder), "memo-draft", {
+        audit.append(conn, actor, "memo-draft", {
             "draft_id": draft_id, "subject": subj["key"], "provider": who, "model": model, "citations": len(citations),
             "ungrounded": len(problems) + missing, "raw_response": raw,
         })  # fmt: skip
     return int(draft_id)  # type: ignore[arg-type]
 
 
-def save_memo(project: Project, subject: str, body: str, coder: str | None, *, kind: str = "theory",
-              draft_id: int | None = None, note: str | None = None) -> int:  # fmt: skip
-    """Save a new memo version (accepting a draft, an edit, or a reflexive memo). Refused when any
-    anchored quote does not match the transcript."""
-    problems = verify_citations(project, body)
-    if problems:
-        raise CoderAssistError(f"memo not saved: {len(problems)} quote(s) do not match the transcript; first: {problems[0]}")
-    with human_decision(project.conn, coder) as who:
-        prev = project.conn.execute("SELECT version, body FROM memos WHERE subject = ? ORDER BY version DESC LIMIT 1", (subject,)).fetchone()
-        version = (prev["version"] + 1) if prev else 1
-        if draft_id is not None:
-            d = project.conn.execute("SELECT body FROM memo_drafts WHERE id = ?", (draft_id,)).fetchone()
-            close_suggestion(project.conn, "memo_drafts", draft_id, "edited" if d and body != d["body"] else "accepted")
-        cites = [m.groupdict() for m in ANCHOR.finditer(body)]
-        memo_id = project.conn.execute(
-            "INSERT INTO memos (subject, version, kind, body, citations, draft_id, created_at, created_by) VALUES (?,?,?,?,?,?,?,?)",
-            (subject, version, kind, body, json.dumps(cites, ensure_ascii=False), draft_id, utcnow(), who),
-        ).lastrowid
-        diff = "".join(difflib.unified_diff((prev["body"] if prev else "").splitlines(True), body.splitlines(True),
-                                            f"{subject} v{version - 1}", f"{subject} v{version}"))  # fmt: skip
-        project.conn.execute(
-            "INSERT INTO decisions (action, coder, at, label, note, target) VALUES (?,?,?,?,?,?)",
-            ("memo:save", who, utcnow(), subject, note, f"memo_draft:{draft_id}" if draft_id else f"memo:{subject}"),
-        )  # the memo-version event below carries the diff, so no separate decision event
-        audit.append(project.conn, who, "memo-version", {"memo_id": memo_id, "subject": subject, "version": version,
-                                                       "kind": kind, "draft_id": draft_id, "quotes": len(cites), "diff": diff})  # fmt: skip
-        return int(memo_id)  # type: ignore[arg-type]
-
-
-def reject_draft(project: Project, draft_id: int, coder: str | None, note: str | None = None) -> None:
-    with human_decision(project.conn, coder) as who:
-        close_suggestion(project.conn, "memo_drafts", draft_id, "rejected")
-        record_decision(project.conn, who, "memo:reject", f"memo_draft:{draft_id}", to_status="rejected", note=note)
+def export_memos(conn: sqlite3.Connection, folder: Path, actor: str) -> int:
+    """Write the latest version of every memo as Markdown, one file per subject."""
+    latest = {m["subject"]: m for m in theory_queries.memos(conn)}
+    folder.mkdir(parents=True, exist_ok=True)
+    for subject, m in latest.items():
+        (folder / (re.sub(r"[^\w.-]+", "_", subject) + ".md")).write_text(m["body"], encoding="utf-8")
+    with transaction(conn):
+        audit.append(conn, actor, "memo-export", {"folder": str(folder), "memos": len(latest)})
+    return len(latest)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..project import Project
+    import sqlite3
 
 
 @dataclass
@@ -23,8 +23,7 @@ class Saturation:
     signal: str = ""
 
 
-def saturation(project: Project, window: int = 3, share: float = 0.05) -> Saturation:
-    conn = project.conn
+def saturation(conn: sqlite3.Connection, window: int = 3, share: float = 0.05) -> Saturation:
     docs = conn.execute(
         "SELECT id, name, wave FROM documents WHERE current = 1 ORDER BY COALESCE(wave, 0), id"
     ).fetchall()

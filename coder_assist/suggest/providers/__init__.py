@@ -7,11 +7,14 @@ import os
 from ...store.config import ProviderSection
 from ...errors import CoderAssistError
 from ...plugins import provider_factories
-from .base import CodeProposal, CodingInput, ProposedCode, Provider, ProviderReply, SimilarSegment, Usage
+from .base import (
+    CodeProposal, CodingInput, HeuristicProvider, ProposedCode, Provider, ProviderReply, SimilarSegment,
+    StructuredProvider, Usage,
+)  # fmt: skip
 
 __all__ = [
-    "CodeProposal", "CodingInput", "ProposedCode", "Provider", "ProviderReply", "SimilarSegment", "Usage",
-    "get_provider", "resolve_name",
+    "CodeProposal", "CodingInput", "HeuristicProvider", "ProposedCode", "Provider", "ProviderReply", "SimilarSegment",
+    "StructuredProvider", "Usage", "get_provider", "resolve_name", "resolve_provider",
 ]  # fmt: skip
 
 
@@ -30,3 +33,19 @@ def get_provider(section: ProviderSection) -> Provider:
     if name not in factories:
         raise CoderAssistError(f"unknown provider {name!r} (known: {', '.join(sorted(factories))})")
     return factories[name](section)
+
+
+def resolve_provider(
+    section: ProviderSection, provider: str | Provider | None = None, model: str | None = None,
+    base_url: str | None = None,
+) -> Provider:  # fmt: skip
+    """A provider object as given, or built from the config section with the non-empty overrides."""
+    if provider is not None and not isinstance(provider, str):
+        return provider
+    return get_provider(overridden(section, provider, model, base_url))
+
+
+def overridden(section: ProviderSection, name: str | None, model: str | None, base_url: str | None) -> ProviderSection:
+    """The ``[provider]`` section with ``--provider/--model/--base-url`` applied."""
+    overrides = {"name": name, "model": model, "base_url": base_url}
+    return section.model_copy(update={k: v for k, v in overrides.items() if v})

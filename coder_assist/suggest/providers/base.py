@@ -86,3 +86,23 @@ class Provider(Protocol):
     def propose(self, item: CodingInput) -> ProviderReply:
         """Code one segment. Must not raise for model or transport faults: return ``error``."""
         ...
+
+
+@runtime_checkable
+class StructuredProvider(Protocol):
+    """A provider that can answer any structured request (category naming, mapping, memos)."""
+
+    name: str
+    model: str
+    remote: bool
+
+    def structured(self, system: str, user: str, schema_cls: type[BaseModel]) -> ProviderReply:
+        """One request whose reply is parsed into ``schema_cls`` (``reply.proposal``)."""
+        ...
+
+
+@runtime_checkable
+class HeuristicProvider(Protocol):
+    """A provider with no prompt file: the sha256 of its own source stands in for the prompt's."""
+
+    def source_sha256(self) -> str: ...

@@ -1,0 +1,87 @@
+"""Focused coding: categorize, categories (list, accept, reject), lineage."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from ._common import BaseUrl, Json, Model, Note, open_project, print_json, say, state
+
+commands = typer.Typer()
+categories = typer.Typer(help="Focused categories: list proposals and confirmed categories, confirm or reject.")
+commands.add_typer(categories, name="categories")
+Suggestion = Annotated[int, typer.Argument(help="Category suggestion id (see 'categories').", metavar="ID")]
+
+
+@commands.command()
+def categorize(
+    wave: Annotated[Optional[int], typer.Option(help="Only codes applied in this wave.")] = None,
+    threshold: Annotated[Optional[float], typer.Option(help="Cosine distance at which clusters stop merging (default 0.6).")] = None,
+    provider: Annotated[Optional[str], typer.Option(help="offline (medoid naming) or openai (the model names and defines).")] = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+) -> None:
+    """Focused coding: cluster accepted initial codes into proposed categories, for you to confirm."""
+    with open_project() as proj:
+        r = proj.categorize(wave=wave, threshold=threshold, coder=state.coder, provider=provider, model=model,
+                            base_url=base_url)  # fmt: skip
+        rows = proj.category_suggestion_rows() if r.run_id else []
+    say(f"{r.codes} accepted codes -> {r.categories} proposed categories "
+        f"({len(r.unclustered)} codes stand alone; threshold {r.threshold})")  # fmt: skip
+    for c in rows:
+        if c["run_id"] == r.run_id:
+            say(f"  #{c['id']} {c['name']}: {', '.join(c['properties']['members'])}")
+    if r.categories:
+        say("confirm with: coder-assist categories accept ID [--name NAME] (or reject ID)")
+
+
+@categories.callback(invoke_without_command=True)
+def categories_list(ctx: typer.Context, as_json: Json = False) -> None:
+    """List category proposals and their status."""
+    if ctx.invoked_subcommand:
+        return
+    with open_project() as proj:
+        rows = proj.category_suggestion_rows()
+    if as_json:
+        return print_json(rows)
+    for c in rows:
+        say(f"#{c['id']} {c['status']:<9} {c['name']}  ({len(c['member_code_ids'])} codes; "
+            f"terms: {', '.join(c['top_terms'])})")  # fmt: skip
+
+
+@categories.command("accept")
+def categories_accept(
+    suggestion: Suggestion,
+    name: Annotated[Optional[str], typer.Option(help="Your name for it.")] = None,
+    definition: Annotated[Optional[str], typer.Option(help="Your definition of it.")] = None,
+) -> None:
+    """Confirm a proposed category (optionally renamed and redefined)."""
+    with open_project() as proj:
+        cid = proj.decide_category(suggestion, "edit" if (name or definition) else "accept", name=name,
+                                   definition=definition, coder=state.coder)  # fmt: skip
+    say(f"category {cid} confirmed")
+
+
+@categories.command("reject")
+def categories_reject(suggestion: Suggestion, note: Note = None) -> None:
+    """Reject a proposed category."""
+    with open_project() as proj:
+        proj.decide_category(suggestion, "reject", coder=state.coder, note=note)
+    say(f"category suggestion {suggestion} rejected")
+
+
+@commands.command()
+def lineage(as_json: Json = False) -> None:
+    """Initial code -> focused category -> construct."""
+    with open_project() as proj:
+        rows = proj.lineage()
+    if as_json:
+        return print_json(rows)
+    current = object()
+    for r in rows:
+        if r["category"] != current:
+            current = r["category"]
+            say(f"{current or '(no category yet)'}")
+        links = f"  -> {', '.join(r['constructs'])}" if r["constructs"] else ""
+        say(f"    {r['label']} [{r['codings']}]{links}")

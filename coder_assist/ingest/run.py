@@ -1,0 +1,75 @@
+"""The ingest step: files and folders into the store and the vector index; participant attributes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import CoderAssistError, InputError
+from ..progress import NoProgress, Progress
+from ..store import audit
+from ..store.context import StoreContext
+from ..store.db import transaction
+from ..store.tokens import default_counter
+from ..store.vectors import Vectors
+from . import participants, pipeline
+
+
+@dataclass
+class IngestReport:
+    files: list[pipeline.FileResult] = field(default_factory=list)
+    failures: list[InputError] = field(default_factory=list)
+    indexed: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def ingest(
+    store: StoreContext, vectors: Vectors, paths: list[Path], actor: str, *, wave: int | None = None,
+    case: str | None = None, name: str | None = None, progress: Progress | None = None, index: bool = True,
+) -> IngestReport:  # fmt: skip
+    """Ingest files or folders; bad files are reported in ``failures`` and skipped."""
+    progress = progress or NoProgress()
+    report = IngestReport()
+    files = pipeline.expand(paths)
+    if name and len(files) != 1:
+        raise CoderAssistError("--name needs exactly one file")
+    cfg = store.config
+    max_bytes = int(cfg.ingest.max_file_mb * 1_000_000)
+    stale: list[str] = []
+    progress.begin("ingesting", len(files))
+    for path in files:
+        try:
+            prep = pipeline.prepare(path, max_bytes, cfg.segmentation.max_tokens, default_counter(), name)
+            result, superseded = pipeline.store(store.conn, prep, actor, wave, case)
+            report.files.append(result)
+            stale += superseded
+            if result.status == "updated" and index:
+                vectors.refresh_metadata("AND d.id = ?", (result.document_id,))
+        except InputError as exc:
+            report.failures.append(exc)
+        progress.advance()
+    progress.end()
+    if index:
+        vectors.delete(stale)
+        report.indexed = vectors.index_pending(progress=progress)
+    return report
+
+
+def import_attributes(store: StoreContext, vectors: Vectors, csv_path: Path, actor: str) -> participants.AttributeReport:
+    """Add or update participant attributes from a CSV, and refresh the index metadata."""
+    rows, warnings = participants.read_csv(csv_path)
+    with transaction(store.conn):
+        report = participants.upsert(store.conn, csv_path, rows)
+        report.warnings += warnings
+        if report.speakers_changed:
+            audit.append(store.conn, actor, "attributes", {
+                "path": str(csv_path), "added": report.added, "updated": report.updated,
+            })  # fmt: skip
+    if report.speakers_changed:
+        speakers = report.speakers_changed
+        vectors.refresh_metadata(f"AND s.speaker IN ({','.join('?' * len(speakers))})", tuple(speakers))
+    return report

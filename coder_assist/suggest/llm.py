@@ -1,0 +1,54 @@
+"""The one path every LLM step takes for a structured request: redact per ``[privacy]``, render
+the versioned prompt, call, restore the placeholders, and keep the prompt's identity for the record.
+
+Coding runs redact their per-segment prompts the same way (``redact.redactor_for``); categorize,
+mapping, memos and evaluation go through :class:`StructuredCaller`, so no step can send an
+unredacted participant name to a remote host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from .prompts import PromptTemplate, load_prompt
+from .providers import StructuredProvider
+from .redact import Redactor, redactor_for, restore_all
+
+
+@dataclass
+class StructuredResult:
+    """One structured call: the parsed fields with identifiers restored (``None`` on failure)."""
+
+    fields: dict[str, Any] | None
+    raw: str
+    error: str
+    prompt: PromptTemplate
+
+
+class StructuredCaller:
+    """Structured calls to one provider under one privacy setting."""
+
+    def __init__(self, provider: StructuredProvider, privacy: Any, participants: Iterable[dict] = ()) -> None:
+        self.provider = provider
+        self.redactor: Redactor | None = redactor_for(privacy, list(participants), provider.remote)
+
+    @property
+    def redacted(self) -> bool:
+        return self.redactor is not None
+
+    def call(self, prompt_id: str, schema: type[BaseModel], **slots: str) -> StructuredResult:
+        prompt = load_prompt(prompt_id)
+        system, user = prompt.render(**slots)
+        if self.redactor is not None:
+            system, user = self.redactor.redact(system), self.redactor.redact(user)
+        reply = self.provider.structured(system, user, schema)
+        if reply.proposal is None:
+            return StructuredResult(None, reply.raw, reply.error or "no reply", prompt)
+        fields = reply.proposal.model_dump()
+        if self.redactor is not None:
+            fields = restore_all(self.redactor, fields)
+        return StructuredResult(fields, reply.raw, "", prompt)

@@ -63,3 +63,14 @@ def test_prompt_errors_are_explicit(tmp_path):
         parse_prompt(bad)
     with pytest.raises(CoderAssistError, match="no prompt"):
         load_prompt("does-not-exist")
+
+
+def test_names_in_file_names_and_ids_are_caught_but_common_words_are_not():
+    from coder_assist.suggest.redact import Redactor
+
+    r = Redactor(["Graham Okafor", "Will Jones"], ["Northwind Logistics"], {"SITE": r"Daventry"})
+    out = r.redact("Document: nw05_okafor_cfo.md, case northwind-facilities. Will Jones will call; Daventry.")
+    assert "okafor" not in out.lower() and "northwind" not in out.lower() and "Daventry" not in out
+    assert " will call" in out  # "will" is a vocabulary word: only the capitalised name part is an identifier
+    assert r.restore(out).startswith("Document: nw05_Okafor_cfo.md, case Northwind-facilities. Will Jones will call")
+    assert "[SITE_1]" in out and r.restore("[SITE_1]") == "Daventry"  # custom kinds are restored too

@@ -12,6 +12,8 @@ class TokenCounter(Protocol):
 
     def count_many(self, texts: list[str]) -> list[int]: ...
 
+    def is_vocabulary_word(self, word: str) -> bool: ...
+
 
 class WordPieceCounter:
     """Counts all-MiniLM-L6-v2 word-pieces; also a fair estimate for other BPE tokenizers."""
@@ -32,6 +34,10 @@ class WordPieceCounter:
             return []
         return [len(e.ids) for e in self._tok.encode_batch(texts, add_special_tokens=False)]
 
+    def is_vocabulary_word(self, word: str) -> bool:
+        """True when ``word`` is one whole piece of the (uncased) vocabulary: a common word."""
+        return len(self._tok.encode(word, add_special_tokens=False).ids) == 1
+
 
 class RegexCounter:
     """Fallback estimate (~1.3 pieces a word) when the tokenizer file is not installed."""
@@ -41,6 +47,9 @@ class RegexCounter:
 
     def count_many(self, texts: list[str]) -> list[int]:
         return [max(1, round(len(self._word.findall(t)) * 1.15)) for t in texts]
+
+    def is_vocabulary_word(self, word: str) -> bool:
+        return False  # no vocabulary: callers treat every word as possibly a name
 
 
 @lru_cache(maxsize=1)

@@ -35,6 +35,15 @@ class StructuredCaller:
     def __init__(self, provider: StructuredProvider, privacy: Any, participants: Iterable[dict] = ()) -> None:
         self.provider = provider
         self.redactor: Redactor | None = redactor_for(privacy, list(participants), provider.remote)
+        self._redacted: dict[str, str] = {}  # the static system part repeats across items: redact it once
+
+    def _redact(self, text: str) -> str:
+        assert self.redactor is not None
+        if text not in self._redacted:
+            if len(self._redacted) > 64:
+                self._redacted.clear()
+            self._redacted[text] = self.redactor.redact(text)
+        return self._redacted[text]
 
     @property
     def redacted(self) -> bool:
@@ -44,7 +53,7 @@ class StructuredCaller:
         prompt = load_prompt(prompt_id)
         system, user = prompt.render(**slots)
         if self.redactor is not None:
-            system, user = self.redactor.redact(system), self.redactor.redact(user)
+            system, user = self._redact(system), self.redactor.redact(user)
         reply = self.provider.structured(system, user, schema)
         if reply.proposal is None:
             return StructuredResult(None, reply.raw, reply.error or "no reply", prompt)

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..store.tokens import default_counter
+
 DEFAULT_PATTERNS = {
     "EMAIL": r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
     "PHONE": r"(?<!\w)\+?\d[\d ()-]{7,}\d(?!\w)",
@@ -21,7 +23,7 @@ _ROLE_WORDS = frozenset(
     "pergunta resposta unknown".split()
 )
 _GENERIC_ORG_WORDS = frozenset("the global national regional royal general first united international city county".split())
-_PLACEHOLDER = re.compile(r"\[(?:PERSON|ORG|EMAIL|PHONE|ID)_\d+\]")
+_PLACEHOLDER = re.compile(r"\[[A-Z][A-Z0-9]*_\d+\]")  # any kind: custom patterns name their own
 
 
 @dataclass
@@ -57,9 +59,14 @@ class Redactor:
         for term in sorted(seen, key=len, reverse=True):
             self._forward[term] = seen[term]
             self._back.setdefault(seen[term], term)
+        self._folded = {t.casefold(): t for t in self._forward}
+        # Case-insensitive, and "_" separates words, so "nw05_okafor_cfo.md" and the case id
+        # "northwind-facilities" are caught; a differently-cased single word that is a common
+        # vocabulary word ("will" for "Will", "rose" for "Rose") is left alone.
         self._names = (
-            re.compile("|".join(rf"(?<!\w){re.escape(t)}(?!\w)" for t in self._forward)) if self._forward else None
-        )
+            re.compile("|".join(rf"(?<![^\W_]){re.escape(t)}(?![^\W_])" for t in self._forward), re.IGNORECASE)
+            if self._forward else None
+        )  # fmt: skip
         self._patterns = [(kind, re.compile(rx)) for kind, rx in self.patterns.items()]
 
     @property
@@ -68,11 +75,19 @@ class Redactor:
 
     def redact(self, text: str) -> str:
         """Text with every known identifier replaced by its placeholder."""
-        if self._names is not None:
-            text = self._names.sub(lambda m: self._forward[m.group()], text)
-        for kind, rx in self._patterns:
+        for kind, rx in self._patterns:  # first, so a name inside an e-mail address stays in it
             text = rx.sub(lambda m, kind=kind: self._placeholder(kind, m.group()), text)
+        if self._names is not None:
+            text = self._names.sub(self._name_placeholder, text)
         return text
+
+    def _name_placeholder(self, m: re.Match[str]) -> str:
+        found = m.group()
+        if found in self._forward:
+            return self._forward[found]
+        if " " not in found and default_counter().is_vocabulary_word(found):
+            return found
+        return self._forward[self._folded[found.casefold()]]
 
     def _placeholder(self, kind: str, value: str) -> str:
         for ph, original in self._back.items():

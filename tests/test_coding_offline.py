@@ -60,7 +60,24 @@ def test_offline_codes_every_participant_segment_with_grounded_quotes(fixture_pr
     assert sides == {"buyer", "supplier"}
     assert any(s["in_vivo"] and s["label"].startswith('"') for s in rows)
     gerunds = [s for s in rows if not s["in_vivo"]]
-    assert gerunds and sum(s["label"].split()[0].endswith("ing") for s in gerunds) / len(gerunds) > 0.6
+    # Process codes are gerunds from the parse, negation and modality kept ("Not ...", "Being unable to ...").
+    heads = [s["label"].split()[1 if s["label"].startswith(("Not ", "Never ")) else 0] for s in gerunds]
+    assert gerunds and sum(h.endswith("ing") for h in heads) / len(gerunds) > 0.95
+    # No label names a participant or an organisation the project knows; quotes are clauses.
+    names = set()
+    for person in p.participants():
+        names |= set(person["speaker"].split()) | set((person["organisation"] or "x").split()[:1])
+    assert not [s["label"] for s in gerunds if set(s["label"].replace("'s", "").split()) & names]
+    assert sorted(len(s["quote"].split()) for s in gerunds)[len(gerunds) // 2] >= 10
+    # At most one in-vivo code per segment, never overlapping the process code's quote.
+    by_segment: dict[str, list] = {}
+    for s in rows:
+        by_segment.setdefault(s["segment_id"], []).append(s)
+    for codes in by_segment.values():
+        vivo = [c for c in codes if c["in_vivo"]]
+        assert len(vivo) <= 1
+        for c in (c for c in codes if not c["in_vivo"]):
+            assert all(v["end"] <= c["start"] or v["start"] >= c["end"] for v in vivo)
     # A second run has nothing left to do.
     again = p.code()
     assert again.selected == 0 and again.skipped_done == report.coded and len(p.suggestion_rows()) == len(rows)

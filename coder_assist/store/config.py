@@ -36,7 +36,8 @@ class ProviderSection(_Section):
     structured_output: str = "auto"
     """``auto`` (json_schema, falling back to function calling, then JSON mode) or one of them."""
     language: str = "en"
-    """Language of the transcripts, for the offline key-phrase extractor."""
+    """Language of the transcripts for the offline provider: ``en`` parses with spaCy; any other
+    language gets only conservative in-vivo codes (detected per segment as well)."""
 
 
 class PrivacySection(_Section):

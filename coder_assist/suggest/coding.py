@@ -20,6 +20,7 @@ from ..store import audit
 from ..store import queries
 from ..store.db import transaction, utcnow
 from .grounding import locate
+from .lexicon import entity_abstractions
 from .prompts import PromptTemplate, load_prompt
 from .providers import CodingInput, HeuristicProvider, Provider, ProviderReply, SimilarSegment
 from .redact import Redactor, redactor_for
@@ -140,8 +141,14 @@ class CodingRun:
 
     def build_input(self, seg: sqlite3.Row, codebook: list[str], has_codings: bool) -> tuple[CodingInput, list[int]]:
         context, context_ids = self._context(seg)
+        if not hasattr(self, "_known"):  # once per run; names and restored labels never go to a remote provider
+            self._known = ({}, []) if self.provider.remote else (
+                entity_abstractions(queries.participants(self.conn)), [r[0] for r in self.conn.execute(
+                    "SELECT s.label FROM suggestions s JOIN llm_calls c ON c.id = s.call_id"
+                    " WHERE c.work_key = ? AND s.in_vivo = 0 ORDER BY s.id", (self.key,))])  # fmt: skip
         item = CodingInput(seg["id"], seg["text"], seg["speaker"], seg["source"], context,
-                           self._similar(seg, has_codings), codebook)  # fmt: skip
+                           self._similar(seg, has_codings), codebook,
+                           entities=self._known[0], earlier_labels=self._known[1])  # fmt: skip
         if self.prompt is not None:
             similar = "\n".join(f"- \"{s.text}\" -> {'; '.join(s.codes)}" for s in item.similar) or "(none yet)"
             item.system, item.user = self.prompt.render(

@@ -47,6 +47,13 @@ class CodingInput:
     codebook: list[str]
     system: str = ""
     user: str = ""
+    entities: dict[str, str] = field(default_factory=dict)
+    """Mentions the project knows (participants' names, organisations) -> an abstraction such as
+    "the supplier" or "the chief financial officer". Filled for local providers only (never for a
+    remote one); nothing renders it into a prompt."""
+    earlier_labels: list[str] = field(default_factory=list)
+    """Labels proposed earlier for the same work key (runs before this one), in proposal order;
+    local providers only (constant comparison within one piece of work)."""
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Getting transcripts in and finding things in them: ingest, attributes, participants, sources,
+"""Getting transcripts in and finding things in them: ingest, attributes, participants, speakers, sources,
 segments, search, reindex."""
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from ._common import Json, OnlyCase, OnlySource, OnlyWave, RichProgress, fail, open_project, out, print_json, say, state, warn
+from ._common import (
+    Json, Note, OnlyCase, OnlySource, OnlyWave, RichProgress, fail, open_project, out, print_json, say, state, warn,
+)  # fmt: skip
 
 commands = typer.Typer()
 
@@ -35,6 +37,7 @@ def ingest(
     if as_json:
         print_json({
             "files": [vars(f) for f in report.files], "indexed": report.indexed, "warnings": report.warnings,
+            "proposals": [vars(d) for d in report.proposals],
             "failures": [{"path": e.path, "reason": e.reason} for e in report.failures],
         })  # fmt: skip
     else:
@@ -147,3 +150,44 @@ def reindex() -> None:
     with open_project() as proj:
         n = proj.reindex(progress=RichProgress(), coder=state.coder)
     say(f"reindexed {n} segments with {proj.config.embedder.name}")
+
+
+speakers = typer.Typer(help="Who asks: speakers per document, detected interviewers, confirm or reject them.")
+commands.add_typer(speakers, name="speakers")
+Targets = Annotated[list[str], typer.Argument(help="Proposal ids, document names or speaker labels (see 'speakers').",
+                                              metavar="DOC-OR-SPEAKER...")]  # fmt: skip
+
+
+@speakers.callback(invoke_without_command=True)
+def speakers_list(ctx: typer.Context, source: OnlySource = None, as_json: Json = False) -> None:
+    """List speakers per document: turns, question share, role and interviewer detection status."""
+    if ctx.invoked_subcommand:
+        return
+    with open_project() as proj:
+        rows = proj.speakers(source)
+    if as_json:
+        return print_json(rows)
+    table = Table("document", "speaker", "turns", "asks", "role", "from", "proposal", box=None)
+    for column in table.columns:
+        column.no_wrap, column.overflow = True, "ellipsis"
+    for r in rows:
+        found = f"#{r['proposal']}" + (f" score {r['score']:.2f}" if r["score"] is not None else "") if r["proposal"] else ""
+        table.add_row(r["document"], r["speaker"], str(r["turns"]), f"{r['question_share']:.0%}", r["role"] or "",
+                      r["role_from"] or "", found)  # fmt: skip
+    out.print(table)
+
+
+@speakers.command("confirm")
+def speakers_confirm(targets: Targets, note: Note = None) -> None:
+    """Confirm detected interviewers (their turns stay uncoded); a speaker never detected is marked."""
+    with open_project() as proj:
+        rows = proj.decide_speaker(targets, "confirm", coder=state.coder, note=note)
+    say(f"{len(rows)} confirmed: " + (", ".join(f"{r['speaker']} in {r['document']}" for r in rows) or "nothing to change"))
+
+
+@speakers.command("reject")
+def speakers_reject(targets: Targets, note: Note = None) -> None:
+    """Reject detected interviewers: their turns are coded again on the next 'code' run."""
+    with open_project() as proj:
+        rows = proj.decide_speaker(targets, "reject", coder=state.coder, note=note)
+    say(f"{len(rows)} rejected: " + (", ".join(f"{r['speaker']} in {r['document']}" for r in rows) or "nothing to change"))

@@ -1,4 +1,5 @@
-"""The ingest step: files and folders into the store and the vector index; participant attributes."""
+"""The ingest step: files and folders into the store and the vector index; participant attributes;
+who asks (interviewer proposals, ``roles``), listed and decided here for ``Project``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from ..store.context import StoreContext
 from ..store.db import transaction
 from ..store.tokens import default_counter
 from ..store.vectors import Vectors
-from . import participants, pipeline
+from . import participants, pipeline, roles
 
 
 @dataclass
@@ -21,6 +22,8 @@ class IngestReport:
     failures: list[InputError] = field(default_factory=list)
     indexed: int = 0
     warnings: list[str] = field(default_factory=list)
+    proposals: list[roles.Detection] = field(default_factory=list)
+    """Interviewers detected in this ingest, waiting for a coder's confirmation."""
 
     @property
     def ok(self) -> bool:
@@ -53,6 +56,10 @@ def ingest(
             report.failures.append(exc)
         progress.advance()
     progress.end()
+    # Who asks: proposals for documents nothing says it of yet (see ingest.roles), as warnings.
+    new = roles.propose(store.conn, [f.document_id for f in report.files], actor)
+    report.proposals = new
+    report.warnings += roles.warnings(new)
     if index:
         vectors.delete(stale)
         report.indexed = vectors.index_pending(progress=progress)
@@ -73,3 +80,14 @@ def import_attributes(store: StoreContext, vectors: Vectors, csv_path: Path, act
         speakers = report.speakers_changed
         vectors.refresh_metadata(f"AND s.speaker IN ({','.join('?' * len(speakers))})", tuple(speakers))
     return report
+
+
+def speaker_rows(store: StoreContext, document: str | None = None) -> list[dict]:
+    """Speakers per current document with their role, question share and detection status."""
+    return roles.speakers(store.conn, document)
+
+
+def decide_speakers(store: StoreContext, targets: list[str | int], action: str, coder: str | None,
+                    note: str | None = None) -> list[dict]:  # fmt: skip
+    """Confirm or reject detected interviewers (ids, document names or speakers), all or nothing."""
+    return roles.decide(store.conn, targets, action, coder, note=note)

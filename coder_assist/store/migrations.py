@@ -382,3 +382,30 @@ migration(
     CREATE TRIGGER confirmed_analyses_guard_u BEFORE UPDATE ON confirmed_analyses WHEN ca_human_decision() = 0 BEGIN {_GUARD}; END
     """,
 )
+
+
+# Interviewer detection (issue 9): who asks in a labelled transcript, proposed at ingest and
+# confirmed or rejected by a named coder. One row per document name and speaker, so a decision
+# carries over to a new version of the file and detecting again never adds a second row. The
+# row is the source of truth; ingest.roles writes its effect into turns.role (see that module).
+migration(
+    "m006_speaker_roles",
+    """
+    CREATE TABLE speaker_roles (
+        id INTEGER PRIMARY KEY,
+        document TEXT NOT NULL,
+        speaker TEXT NOT NULL,
+        role TEXT NOT NULL,
+        score REAL,
+        evidence TEXT NOT NULL DEFAULT '{}',
+        status TEXT NOT NULL DEFAULT 'proposed' CHECK (status IN ('proposed', 'confirmed', 'rejected')),
+        proposed_by TEXT NOT NULL,
+        proposed_at TEXT NOT NULL,
+        decided_by TEXT,
+        decided_at TEXT,
+        note TEXT,
+        UNIQUE (document, speaker)
+    );
+    CREATE INDEX speaker_roles_speaker ON speaker_roles (speaker)
+    """,
+)

@@ -390,6 +390,8 @@ def test_gold_records_are_well_formed(gold: list[dict[str, str]], builtins: dict
 
 def test_gold_quotes_are_verbatim(gold: list[dict[str, str]], fixture_turns: dict[str, list[str]]) -> None:
     for record in gold:
+        if record["source"].startswith("gold:"):  # written for the gold set, not from a transcript
+            continue
         assert record["source"] in fixture_turns, record["source"]
         quote = record["quote"]
         assert quote == quote.strip() and quote

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from coder_assist import HashEmbedder, Project
 from coder_assist.cli.app import app
 from coder_assist.theory.frameworks import builtin_frameworks, parse_framework
-from coder_assist.theory.mapping import ConstructMapper, calibrate, calibrated_threshold, evaluate
+from coder_assist.theory.calibration import hierarchy_with_source
+from coder_assist.theory.mapping import AGGREGATES, ConstructMapper, calibrate, calibrated_threshold, evaluate
 
 from .conftest import FIXTURES
 
@@ -63,6 +64,12 @@ def test_shipped_calibration_is_read():
     data = json.loads((FIXTURES.parent / "coder_assist" / "theory" / "calibration.json").read_text())
     assert calibrated_threshold("ivpd", "minilm-l6-v2") == data["minilm-l6-v2"]["ivpd"]["threshold"]
     assert calibrated_threshold("ivpd", "no-such-embedder") == 0.35
+    for fid, entry in data["minilm-l6-v2"].items():
+        shipped, source = hierarchy_with_source(fid, "minilm-l6-v2")
+        assert source.startswith("calibrated") and shipped["threshold"] == entry["hierarchical"]["threshold"]
+        assert {"margin", "child_margin", "sibling_margin", "aggregate", "n"} <= set(entry["hierarchical"])
+        assert entry["hierarchical"]["aggregate"] in AGGREGATES
+    assert hierarchy_with_source("ivpd", "no-such-embedder")[1].startswith("fallback")
 
 
 def test_evaluate_reports_in_sample_and_cross_validated(tiny):
@@ -114,7 +121,7 @@ def test_eval_command_on_the_gold_set(tmp_path):
     gold = FIXTURES / "gold" / "constructs.jsonl"
     r = runner.invoke(app, ["-p", str(proj), "eval", "--gold", str(gold), "--framework", "ivpd"])
     assert r.exit_code == 0, r.output
-    assert "ivpd (n=71" in r.stdout and "macro-F1" in r.stdout and "kappa" in r.stdout and "gold\\pred" in r.stdout
+    assert "ivpd (n=127" in r.stdout and "macro-F1" in r.stdout and "kappa" in r.stdout and "gold\\pred" in r.stdout
     data = json.loads(runner.invoke(app, ["-p", str(proj), "eval", "--gold", str(gold), "--json"]).stdout)
     assert {d["framework"] for d in data} == {"ivpd", "value_strategy", "value_based_selling"}
     bad = tmp_path / "bad.jsonl"

@@ -23,6 +23,7 @@ def eval_cmd(
 ) -> None:
     """Map each gold quote and report accuracy, macro-F1 and Cohen's kappa per framework."""
     from ..theory.evaluate import Scores, confusion_table
+    from ..theory.mapping import rollup_scores
 
     with open_project() as proj:
         results = proj.evaluate_gold(gold, framework, provider=provider, model=model, base_url=base_url)
@@ -30,10 +31,21 @@ def eval_cmd(
     if as_json:
         return print_json([vars(r) for r in results])
     for r in results:
-        say(f"{r.framework} (n={r.n}, {'offline mapper, ' if provider == 'offline' else ''}{embedder}, "
-            f"threshold {r.threshold:.2f}):")  # fmt: skip
-        say(f"  accuracy {r.accuracy:.3f}  macro-F1 {r.macro_f1:.3f}  kappa {r.kappa:.3f}")
-        say(f"  5-fold cross-validated (threshold calibrated on the other folds): accuracy {r.cv_accuracy:.3f}"
-            f"  macro-F1 {r.cv_macro_f1:.3f}  kappa {r.cv_kappa:.3f}")  # fmt: skip
+        say(f"{r.framework} (n={r.n}, {'offline hierarchical mapper, ' if provider == 'offline' else ''}{embedder}, "
+            f"threshold {r.threshold:.2f}, linked {r.linked:.0%}):")  # fmt: skip
+        say(f"  strict:    accuracy {r.accuracy:.3f}  macro-F1 {r.macro_f1:.3f}  kappa {r.kappa:.3f}")
+        say(f"  rolled up to top-level constructs: accuracy {r.rollup_accuracy:.3f}  macro-F1 {r.rollup_macro_f1:.3f}"
+            f"  kappa {r.rollup_kappa:.3f}")  # fmt: skip
+        if provider == "offline":
+            say(f"  5-fold cross-validated, strict (calibrated on the other folds): accuracy {r.cv_accuracy:.3f}"
+                f"  macro-F1 {r.cv_macro_f1:.3f}  kappa {r.cv_kappa:.3f}")  # fmt: skip
+            say(f"  5-fold cross-validated, rolled up: accuracy {r.cv_rollup_accuracy:.3f}"
+                f"  macro-F1 {r.cv_rollup_macro_f1:.3f}  kappa {r.cv_rollup_kappa:.3f}  (linked {r.cv_linked:.0%})")  # fmt: skip
+        if r.baseline_kappa is not None:
+            say(f"  baseline, nearest top-level definition (no abstention), rolled up: accuracy {r.baseline_accuracy:.3f}"
+                f"  macro-F1 {r.baseline_macro_f1:.3f}  kappa {r.baseline_kappa:.3f}")  # fmt: skip
         s = Scores(r.n, r.accuracy, r.macro_f1, r.kappa, r.labels, r.confusion)
         say("\n".join("  " + line for line in confusion_table(s).splitlines()))
+        if r.rollup_labels:
+            say("  rolled up:")
+            say("\n".join("  " + line for line in confusion_table(rollup_scores(r)).splitlines()))

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import BaseUrl, Json, Model, Note, open_project, print_json, say, state
+from ._common import BaseUrl, Json, Model, Note, RichProgress, open_project, plural, print_json, quoted, say, state
 
 commands = typer.Typer()
 links = typer.Typer(help="Construct links: list the suggestions (default), confirm or reject them.")
@@ -18,7 +18,8 @@ LinkIds = Annotated[list[int], typer.Argument(help="Link suggestion ids (see 'li
 def map_cmd(
     framework: Annotated[str, typer.Option(help="Framework id, e.g. ivpd.")],
     level: Annotated[str, typer.Option(help="segment, code or category.")] = "code",
-    threshold: Annotated[Optional[float], typer.Option(help="Abstain below this similarity (default: calibrated).")] = None,
+    threshold: Annotated[Optional[float], typer.Option(
+        help="Abstain when the best top-level score is less than this above ordinary talk (default: calibrated).")] = None,
     provider: Annotated[Optional[str], typer.Option(help="offline (similarity) or openai (the model chooses).")] = None,
     model: Model = None,
     base_url: BaseUrl = None,
@@ -26,9 +27,10 @@ def map_cmd(
     """Propose links from segments, codes or categories to a framework's constructs; abstains when nothing fits."""
     with open_project() as proj:
         r = proj.map(framework, level=level, threshold=threshold, coder=state.coder, provider=provider, model=model,
-                     base_url=base_url)  # fmt: skip
-    say(f"{r.items} {level}s: {r.linked} links proposed, {r.abstained} abstained "
-        f"(threshold {r.threshold:.2f}); confirm with 'coder-assist links accept ID'")  # fmt: skip
+                     base_url=base_url, progress=RichProgress())  # fmt: skip
+    say(f"{plural(r.items, level)}: {plural(r.linked, 'link')} proposed, {r.abstained} abstained, {r.skipped} skipped "
+        f"(already mapped by the same method) (threshold {r.threshold:.2f})"
+        + ("; confirm with 'coder-assist links accept ID'" if r.linked else ""))  # fmt: skip
 
 
 @links.callback(invoke_without_command=True)
@@ -42,11 +44,12 @@ def links_list(
     if ctx.invoked_subcommand:
         return
     with open_project() as proj:
-        rows = proj.link_suggestion_rows(status, framework)
+        rows = proj.link_suggestion_rows(status, framework, with_targets=True)
     if as_json:
         return print_json(rows)
     for r in rows:
-        say(f"#{r['id']} {r['status']:<9} {r['level']} {r['target']} -> {r['framework']}.{r['construct']} "
+        target = r["target_label"] if r["level"] == "segment" else f"{r['target']} {quoted(r['target_label'])}"
+        say(f"#{r['id']} {r['status']:<9} {r['level']} {target} -> {r['framework']}.{r['construct']} "
             f"({r['confidence']:.2f})")  # fmt: skip
 
 
@@ -54,8 +57,9 @@ def links_list(
 def links_accept(ids: LinkIds) -> None:
     """Confirm construct links (all or none)."""
     with open_project() as proj:
-        proj.decide_link(ids, "accept", coder=state.coder)
-    say(f"{len(ids)} links confirmed")
+        done = proj.decide_link(ids, "accept", coder=state.coder)
+    for sid, link_id in zip(ids, done):
+        say(f"link suggestion {sid} confirmed as construct link {link_id}")
 
 
 @links.command("reject")
@@ -63,4 +67,4 @@ def links_reject(ids: LinkIds, note: Note = None) -> None:
     """Reject construct links (all or none)."""
     with open_project() as proj:
         proj.decide_link(ids, "reject", coder=state.coder, note=note)
-    say(f"{len(ids)} links rejected")
+    say(f"{plural(len(ids), 'link suggestion')} rejected: {', '.join(str(i) for i in ids)}")

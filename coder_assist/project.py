@@ -28,7 +28,9 @@ from .store.index import SegmentIndex
 from .store.vectors import SearchHit, Vectors
 from .suggest.coding import RunReport, run_coding
 from .suggest.llm import StructuredCaller
-from .suggest.providers import Provider, StructuredProvider, get_provider, overridden, resolve_name, resolve_provider
+from .suggest.providers import (
+    HeuristicProvider, Provider, StructuredProvider, get_provider, overridden, resolve_name, resolve_provider,
+)  # fmt: skip
 from .suggest.providers.deductive import DeductiveOfflineProvider
 from .theory import analysis as _analysis, categorize as _categorize, mapping as _mapping, memos as _memos
 from .theory import queries as _theory
@@ -138,6 +140,16 @@ class Project:
         """Segments most similar to ``query``, filtered by side, wave, speaker, case, source, role_category."""
         return self.vectors.search(query, k, **filters)
 
+    def speakers(self, document: str | None = None) -> Rows:
+        """Speakers per document: role (from the file or a detection), question share, detection status."""
+        return _ingest.speaker_rows(self.store, document)
+
+    def decide_speaker(self, targets: str | int | list[str | int], action: str = "confirm", *, coder: Who = None,
+                       note: str | None = None) -> Rows:  # fmt: skip
+        """Confirm or reject detected interviewers: proposal ids, document names or speakers (all or nothing)."""
+        return _ingest.decide_speakers(self.store, targets if isinstance(targets, list) else [targets], action,
+                                       self.decider(coder), note)  # fmt: skip
+
     # -- suggestions -------------------------------------------------------------------------
     def code(self, *, wave: int | None = None, source: str | None = None, limit: int | None = None,
              dry_run: bool = False, coder: Who = None, progress: Progress | None = None, framework: str | None = None,
@@ -145,18 +157,21 @@ class Project:
         """Initial coding: the provider proposes codes for each segment, as suggestions only.
         With ``framework`` the coding is deductive, straight into that framework's constructs."""
         fw = self.framework(framework) if framework else None
-        by_name = isinstance(llm.get("provider"), (str, type(None)))
-        prov = self._deductive(fw, **llm) if fw is not None and by_name else self._provider(**llm)
+        prov = self._deductive(fw, **llm) if fw is not None else self._provider(**llm)
         return run_coding(self.store, self.vectors, prov, self.actor(coder), wave=wave, source=source, limit=limit,
                           dry_run=dry_run, progress=progress, framework=fw)  # fmt: skip
 
     def _deductive(self, fw: Framework, **llm: Any) -> Provider:
-        section = overridden(self.config.provider, llm.get("provider"), llm.get("model"), llm.get("base_url"))
-        if resolve_name(section) == "offline":
-            return DeductiveOfflineProvider(fw, self.embedder, calibrated_threshold(fw.id, self.embedder.name))
-        prov = get_provider(section)
-        prov.prompt_id = "deductive-coding"
-        return prov
+        """Deductive coding: the offline construct-similarity provider, or an LLM with the construct codebook prompt."""
+        given = llm.get("provider")
+        if isinstance(given, (str, type(None))):
+            section = overridden(self.config.provider, given, llm.get("model"), llm.get("base_url"))
+            if resolve_name(section) == "offline":
+                return DeductiveOfflineProvider(fw, self.embedder, calibrated_threshold(fw.id, self.embedder.name))
+            given = get_provider(section)
+        if not isinstance(given, HeuristicProvider):
+            given.prompt_id = "deductive-coding"
+        return given
 
     def suggestion_rows(self, status: str | None = None, run_id: str | None = None, where: str | None = None,
                         ids: list[int] | None = None) -> Rows:  # fmt: skip
@@ -256,11 +271,11 @@ class Project:
 
     # -- focused coding, frameworks, construct mapping ---------------------------------------------
     def categorize(self, *, wave: int | None = None, threshold: float | None = None, coder: Who = None,
-                   **llm: Unpack[LLM]) -> Any:  # fmt: skip
+                   progress: Progress | None = None, **llm: Unpack[LLM]) -> Any:  # fmt: skip
         """Cluster accepted initial codes into proposed categories (suggestions only); an LLM
         provider names and defines them, the offline one uses the medoid code and top terms."""
         return _categorize.categorize(self.store, self.embedder, self.actor(coder), wave=wave, provider=self._provider(**llm),
-                                      threshold=threshold or _categorize.DISTANCE_THRESHOLD)  # fmt: skip
+                                      threshold=threshold or _categorize.DISTANCE_THRESHOLD, progress=progress)  # fmt: skip
 
     def category_suggestion_rows(self, status: str | None = None) -> Rows:
         return _theory.category_suggestion_rows(self.conn, status)
@@ -286,13 +301,15 @@ class Project:
         return found[framework_id]
 
     def map(self, framework: str, *, level: str = "code", threshold: float | None = None, coder: Who = None,
-            **llm: Unpack[LLM]) -> Any:  # fmt: skip
+            progress: Progress | None = None, **llm: Unpack[LLM]) -> Any:  # fmt: skip
         """Propose construct links for segments, codes or categories (suggestions only)."""
         return _mapping.map_constructs(self.store, self.embedder, self.framework(framework), self.actor(coder), level,
-                                       threshold, self._provider(**llm))  # fmt: skip
+                                       threshold, self._provider(**llm), progress)  # fmt: skip
 
-    def link_suggestion_rows(self, status: str | None = None, framework: str | None = None) -> Rows:
-        return _theory.link_suggestion_rows(self.conn, status, framework)
+    def link_suggestion_rows(self, status: str | None = None, framework: str | None = None, *,
+                             with_targets: bool = False) -> Rows:  # fmt: skip
+        """Link suggestions; ``with_targets`` adds a readable ``target_label`` (code, category or passage)."""
+        return _theory.link_suggestion_rows(self.conn, status, framework, with_targets=with_targets)
 
     def decide_link(self, ids: Ids, action: str = "accept", *, coder: Who = None, note: str | None = None) -> Any:
         """Confirm or reject proposed construct links; returns the link id(s)."""
@@ -301,16 +318,16 @@ class Project:
     def evaluate_gold(self, gold_path: str | Path, framework: str | None = None, **llm: Unpack[LLM]) -> list[Any]:
         """Score construct mapping (offline, or an LLM provider) against a labelled JSONL set, per framework."""
         prov = self._provider(**llm) if llm.get("provider") not in (None, "offline") else None
-        caller = StructuredCaller(prov, self.config.privacy) if isinstance(prov, StructuredProvider) else None
+        caller = StructuredCaller(prov, self.config.privacy, self.participants()) if isinstance(prov, StructuredProvider) else None
         return _mapping.evaluate_gold(_mapping.load_gold(gold_path), self.frameworks(), self.embedder, caller, framework)
 
     # -- memos -------------------------------------------------------------------------------------
     def draft_memo(self, *, category: str | None = None, construct: str | None = None, case: str | None = None,
-                   coder: Who = None, **llm: Unpack[LLM]) -> int:  # fmt: skip
+                   coder: Who = None, progress: Progress | None = None, **llm: Unpack[LLM]) -> int:  # fmt: skip
         """Draft a theory memo (a suggestion) for a confirmed category, a construct or a case; returns its id."""
         fw = self.framework(construct.partition(".")[0]) if construct else None
         return _memos.draft_memo(self.store, self.vectors, self.actor(coder), category=category, construct=construct,
-                                 case=case, framework=fw, provider=self._provider(**llm))  # fmt: skip
+                                 case=case, framework=fw, provider=self._provider(**llm), progress=progress)  # fmt: skip
 
     def memo_drafts(self, status: str | None = None) -> Rows:
         return _theory.memo_drafts(self.conn, status)

@@ -117,7 +117,7 @@ def test_codes_tree_and_manual_edits(proj):
     assert engineers["codings"] == 1 and engineers["by_wave"] == {"2": 1} and sum(engineers["by_side"].values()) == 1
     assert ca(proj, "--coder", "ann", "codes", "rename", "Trust", "Relying").exit_code == 0
     r = ca(proj, "--coder", "ann", "codes", "merge", "Trusting engineers", "--into", "Relying")
-    assert r.exit_code == 0 and "1 codings moved" in r.stdout
+    assert r.exit_code == 0 and "(1 coding moved)" in r.stdout
     r = ca(proj, "codes", "add", "No coder")
     assert r.exit_code == 1 and "named coder" in r.stderr
 

@@ -38,6 +38,29 @@ def say(text: str) -> None:
     out.print(text, markup=False)
 
 
+def plural(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and the noun, singular for 1 (``plural(1, "code")`` -> "1 code", ``plural(7, "category")``
+    -> "7 categories"). English rules for the usual endings; pass ``plural`` for anything else."""
+    return f"{n} {noun if n == 1 else plural or plural_of(noun)}"
+
+
+def plural_of(noun: str) -> str:
+    """The plural of a noun (the last word of it): category -> categories, analysis -> analyses,
+    match -> matches, code -> codes."""
+    if noun.endswith("sis"):
+        return noun[:-2] + "es"
+    if noun.endswith("y") and noun[-2:-1] not in tuple("aeiou"):
+        return noun[:-1] + "ies"
+    if noun.endswith(("s", "x", "z", "ch", "sh")):
+        return noun + "es"
+    return noun + "s"
+
+
+def quoted(name: str) -> str:
+    """A name in single quotes, unless it is already quoted (in-vivo labels carry their own)."""
+    return name if name[:1] in "\"'«“" and len(name) > 1 else f"'{name}'"
+
+
 def warn(text: str) -> None:
     err.print(f"warning: {text}", markup=False)
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import Json, Note, OnlyCase, open_project, print_json, say, state
+from ._common import Json, Note, OnlyCase, open_project, plural, print_json, say, state
 
 commands = typer.Typer()
 analyses = typer.Typer(help="Proposed posture and IVPD analyses: confirm or reject.", no_args_is_help=True)
@@ -50,8 +50,11 @@ def _show(rows: list[dict[str, Any]], kind: str, as_json: bool) -> None:
 def analyses_accept(ids: AnalysisIds, note: Note = None) -> None:
     """Confirm proposed analyses (all or none)."""
     with open_project() as proj:
-        proj.decide_analysis(ids, "accept", coder=state.coder, note=note)
-    say(f"{len(ids)} analyses confirmed")
+        confirmed = proj.decide_analysis(ids, "accept", coder=state.coder, note=note)
+        rows = {r["id"]: r for r in proj.analyses()}
+    for sid, cid in zip(ids, confirmed):
+        say(f"analysis suggestion {sid} confirmed ({rows[sid]['kind']}, case {rows[sid]['case_id']}; "
+            f"confirmed analysis {cid})")  # fmt: skip
 
 
 @analyses.command("reject")
@@ -59,4 +62,4 @@ def analyses_reject(ids: AnalysisIds, note: Note = None) -> None:
     """Reject proposed analyses (all or none)."""
     with open_project() as proj:
         proj.decide_analysis(ids, "reject", coder=state.coder, note=note)
-    say(f"{len(ids)} analyses rejected")
+    say(f"{plural(len(ids), 'analysis suggestion')} rejected: {', '.join(str(i) for i in ids)}")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from ._common import BaseUrl, Json, Model, Note, open_project, print_json, say, state
+from ._common import BaseUrl, Json, Model, Note, RichProgress, open_project, plural, print_json, quoted, say, state
 
 commands = typer.Typer()
 categories = typer.Typer(help="Focused categories: list proposals and confirmed categories, confirm or reject.")
@@ -25,10 +25,11 @@ def categorize(
     """Focused coding: cluster accepted initial codes into proposed categories, for you to confirm."""
     with open_project() as proj:
         r = proj.categorize(wave=wave, threshold=threshold, coder=state.coder, provider=provider, model=model,
-                            base_url=base_url)  # fmt: skip
+                            base_url=base_url, progress=RichProgress())  # fmt: skip
         rows = proj.category_suggestion_rows() if r.run_id else []
-    say(f"{r.codes} accepted codes -> {r.categories} proposed categories "
-        f"({len(r.unclustered)} codes stand alone; threshold {r.threshold})")  # fmt: skip
+    alone = len(r.unclustered)
+    say(f"{plural(r.codes, 'accepted code')} -> {plural(r.categories, 'proposed category')} "
+        f"({plural(alone, 'code')} {'stands' if alone == 1 else 'stand'} alone; threshold {r.threshold})")  # fmt: skip
     for c in rows:
         if c["run_id"] == r.run_id:
             say(f"  #{c['id']} {c['name']}: {', '.join(c['properties']['members'])}")
@@ -46,8 +47,22 @@ def categories_list(ctx: typer.Context, as_json: Json = False) -> None:
     if as_json:
         return print_json(rows)
     for c in rows:
-        say(f"#{c['id']} {c['status']:<9} {c['name']}  ({len(c['member_code_ids'])} codes; "
+        say(f"#{c['id']} {c['status']:<9} {_category(c)}  ({plural(len(c['member_code_ids']), 'code')}; "
             f"terms: {', '.join(c['top_terms'])})")  # fmt: skip
+
+
+def _category(c: dict[str, Any]) -> str:
+    """A proposal's name, or for a confirmed one the category made from it, under its current name."""
+    if c["category_id"] is None:
+        return c["name"]
+    retired = "" if c["category_active"] else " (retired)"
+    return f"-> category {c['category_id']} {_named(c)}{retired}"
+
+
+def _named(c: dict[str, Any]) -> str:
+    """The confirmed category's name in quotes, and the proposed name when a person changed it."""
+    proposed = f" (proposed as {quoted(c['name'])})" if c["category_name"] != c["name"] else ""
+    return quoted(c["category_name"]) + proposed
 
 
 @categories.command("accept")
@@ -60,7 +75,8 @@ def categories_accept(
     with open_project() as proj:
         cid = proj.decide_category(suggestion, "edit" if (name or definition) else "accept", name=name,
                                    definition=definition, coder=state.coder)  # fmt: skip
-    say(f"category {cid} confirmed")
+        c = next(x for x in proj.category_suggestion_rows() if x["id"] == suggestion)
+    say(f"suggestion {suggestion} confirmed as category {cid} {_named(c)}")
 
 
 @categories.command("reject")

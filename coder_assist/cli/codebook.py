@@ -6,7 +6,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ._common import Json, open_project, print_json, say, state
+from ._common import Json, open_project, plural, print_json, say, state
 
 commands = typer.Typer()
 codes = typer.Typer(help="The codebook: list codes (default) or edit it by hand.")
@@ -36,7 +36,7 @@ def _print_tree(rows: list[dict[str, Any]]) -> None:
 
     def show(r: dict[str, Any], depth: int) -> None:
         sides = ", ".join(f"{k} {v}" for k, v in sorted(r["by_side"].items()))
-        waves = ", ".join(f"w{k} {v}" for k, v in sorted(r["by_wave"].items()))
+        waves = ", ".join(f"{_wave(k)} {v}" for k, v in sorted(r["by_wave"].items(), key=_wave_order))
         say(f"{'  ' * depth}{r['label']}  [{r['codings']}{'; ' + sides if sides else ''}{'; ' + waves if waves else ''}]")
         for child in children.get(r["id"], []):
             show(child, depth + 1)
@@ -44,6 +44,16 @@ def _print_tree(rows: list[dict[str, Any]]) -> None:
     for r in rows:
         if r["parent_id"] is None or r["parent_id"] not in known:
             show(r, 0)
+
+
+def _wave(key: str) -> str:
+    """A per-wave count's heading: w1, w2 ... and "no wave" for documents ingested without one."""
+    return f"w{key}" if key.lstrip("-").isdigit() else "no wave"
+
+
+def _wave_order(item: tuple[str, int]) -> tuple[int, int, str]:
+    key = item[0]
+    return (0, int(key), "") if key.lstrip("-").isdigit() else (1, 0, key)
 
 
 @codes.command("add")
@@ -77,7 +87,7 @@ def codes_merge(
     """Merge codes into another; their codings move, the merged codes are retired."""
     with open_project() as proj:
         n = proj.merge_codes(sources, into, coder=state.coder)
-    say(f"merged {len(sources)} codes into '{into}' ({n} codings moved)")
+    say(f"merged {plural(len(sources), 'code')} into '{into}' ({plural(n, 'coding')} moved)")
 
 
 @codes.command("delete")
@@ -85,7 +95,7 @@ def codes_delete(label: Annotated[str, typer.Argument(help="Label of the code to
     """Retire a code and its codings (kept in the history, no longer active)."""
     with open_project() as proj:
         n = proj.delete_code(label, coder=state.coder)
-    say(f"retired '{label}' and {n} codings")
+    say(f"retired '{label}' and {plural(n, 'coding')}")
 
 
 @codes.command("apply")

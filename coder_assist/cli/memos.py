@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import CoderAssistError, InputError
-from ._common import BaseUrl, Json, Model, Note, open_project, print_json, say, state
+from ._common import BaseUrl, Json, Model, Note, RichProgress, open_project, plural, print_json, say, state
 
 commands = typer.Typer()
 memo = typer.Typer(help="Theory memos: draft from the data, accept or edit, write your own, show, export.", no_args_is_help=True)
@@ -29,10 +29,10 @@ def memo_draft(
     """Draft a memo from the coded data; every quote is anchored and verified. It waits for you to accept it."""
     with open_project() as proj:
         draft_id = proj.draft_memo(category=category, construct=construct, case=case, coder=state.coder,
-                                   provider=provider, model=model, base_url=base_url)  # fmt: skip
+                                   provider=provider, model=model, base_url=base_url, progress=RichProgress())  # fmt: skip
         d = proj.memo_draft(draft_id)
     say(d["body"])
-    say(f"draft {draft_id} ({len(d['citations'])} anchored quotes, {d['ungrounded']} not found); accept with "
+    say(f"draft {draft_id} ({plural(len(d['citations']), 'anchored quote')}, {d['ungrounded']} not found); accept with "
         f"'coder-assist memo accept {draft_id}' (add --file F to accept your edited version)")  # fmt: skip
 
 
@@ -44,7 +44,7 @@ def memo_drafts(as_json: Json = False) -> None:
     if as_json:
         return print_json(rows)
     for r in rows:
-        say(f"#{r['id']} {r['status']:<9} {r['subject']}  ({len(r['citations'])} quotes)")
+        say(f"#{r['id']} {r['status']:<9} {r['subject']}  ({plural(len(r['citations']), 'quote')})")
 
 
 @memo.command("accept")
@@ -58,7 +58,8 @@ def memo_accept(
     with open_project() as proj:
         memo_id = proj.accept_memo(draft, body=body, coder=state.coder, note=note)
         m = next(x for x in proj.memos() if x["id"] == memo_id)
-    say(f"memo '{m['subject']}' version {m['version']} saved ({len(m['citations'])} verified quotes)")
+    say(f"draft {draft} accepted: memo '{m['subject']}' version {m['version']} saved "
+        f"({plural(len(m['citations']), 'verified quote')})")  # fmt: skip
 
 
 @memo.command("reject")
@@ -105,7 +106,7 @@ def memo_export(folder: Annotated[Path, typer.Argument(help="Folder for one Mark
     """Export the latest version of every memo as Markdown."""
     with open_project() as proj:
         n = proj.export_memos(folder, coder=state.coder)
-    say(f"exported {n} memos to {folder}")
+    say(f"exported {plural(n, 'memo')} to {folder}")
 
 
 def _read(file: Path) -> str:

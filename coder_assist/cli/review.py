@@ -10,7 +10,7 @@ import typer
 
 from ..errors import CoderAssistError
 from ..project import Project
-from ._common import Json, Note, open_project, print_json, say, state
+from ._common import Json, Note, open_project, plural, print_json, say, state
 from ._review_loop import interactive
 
 commands = typer.Typer()
@@ -55,7 +55,8 @@ def _decide_in_bulk(proj: Project, action: str, expr: str, *, yes: bool, note: s
     """Show what EXPR matches, ask (unless ``yes``), then decide them all in one go."""
     who = proj.decider(state.coder)
     rows = proj.bulk_preview(expr, action)
-    say(f"{len(rows)} open suggestions match; they would be {action}ed as {who}:")
+    past = {"accept": "accepted", "reject": "rejected", "defer": "deferred"}.get(action, action)
+    say(f"{plural(len(rows), 'open suggestion')} match; they would be {past} as {who}:")
     for r in rows[:10]:
         say(f"  #{r['id']} {r['label']}  ({r['speaker']}, {r['source']})")
     if len(rows) > 10:
@@ -68,7 +69,7 @@ def _decide_in_bulk(proj: Project, action: str, expr: str, *, yes: bool, note: s
         say("nothing changed")
         raise typer.Exit(1)
     decided = proj.decide_where(expr, action, coder=state.coder, note=note)
-    say(f"{len(decided)} suggestions {action}ed")
+    say(f"{plural(len(decided), 'suggestion')} {past}")
 
 
 @commands.command()

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import Json, open_project, print_json, say
+from ._common import Json, open_project, plural, print_json, say
 
 commands = typer.Typer()
 
@@ -23,8 +23,8 @@ def saturation(
         return print_json(vars(s))
     for r in s.interviews:
         say(f"wave {r['wave'] or '-'}  {r['document'][:40]:<40} +{r['new_codes']:<3} codes ({r['cumulative_codes']:>4})"
-            f"  +{r['new_categories']} categories ({r['cumulative_categories']})")  # fmt: skip
+            f"  +{plural(r['new_categories'], 'category')} ({r['cumulative_categories']})")  # fmt: skip
     for w in s.waves:
-        say(f"wave {w['wave'] or '-'}: {w['interviews']} interviews, {w['new_codes']} new codes, "
-            f"{w['new_categories']} new categories")  # fmt: skip
+        say(f"wave {w['wave'] or '-'}: {plural(w['interviews'], 'interview')}, {plural(w['new_codes'], 'new code')}, "
+            f"{plural(w['new_categories'], 'new category')}")  # fmt: skip
     say(s.signal)

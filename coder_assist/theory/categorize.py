@@ -14,6 +14,7 @@ import re
 import sqlite3
 import uuid
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,10 +28,12 @@ from ..suggest.providers import StructuredProvider
 from ..suggest.providers.schemas import CategoryProposal
 
 if TYPE_CHECKING:
+    from ..progress import Progress
     from ..store.context import StoreContext
     from ..store.embedders import Embedder
 
 DISTANCE_THRESHOLD = 0.6
+EMBED_BATCH = 32  #: codes embedded per progress step
 _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
 _STOP = frozenset(
     "the and that this with was were for you but not have had has are they them their there what when "
@@ -101,16 +104,29 @@ def _llm_name(caller: StructuredCaller, members: list[dict[str, Any]]) -> tuple[
 
 
 def categorize(store: StoreContext, embedder: Embedder, actor: str, *, wave: int | None = None,
-               threshold: float = DISTANCE_THRESHOLD, provider: Any = None) -> CategorizeReport:  # fmt: skip
+               threshold: float = DISTANCE_THRESHOLD, provider: Any = None,
+               progress: Progress | None = None) -> CategorizeReport:  # fmt: skip
     """Propose categories from the accepted codes; returns what was proposed. With an LLM
-    ``provider`` (one that has ``structured``), the model names and defines each cluster."""
+    ``provider`` (one that has ``structured``), the model names and defines each cluster.
+    ``progress`` is told about the embedding (per batch of codes) and the naming (per cluster)."""
+    from ..progress import NoProgress
+
+    progress = progress or NoProgress()
     conn = store.conn
     codes = code_texts(conn, wave)
     report = CategorizeReport(None, codes=len(codes), threshold=threshold)
     if len(codes) < 2:
         return report
     texts = [c["label"] + ". " + " ".join(c["passages"][:3]) for c in codes]
-    vectors = embedder.embed(texts)
+    progress.begin("embedding", len(texts))
+    try:
+        parts = []
+        for i in range(0, len(texts), EMBED_BATCH):
+            parts.append(embedder.embed(texts[i : i + EMBED_BATCH]))
+            progress.advance(len(texts[i : i + EMBED_BATCH]))
+    finally:
+        progress.end()
+    vectors = np.vstack(parts)
     labels = cluster(vectors, threshold)
     groups: dict[int, list[int]] = {}
     for i, label in enumerate(labels):
@@ -121,8 +137,11 @@ def categorize(store: StoreContext, embedder: Embedder, actor: str, *, wave: int
               "embedder": embedder.name, "wave": wave}  # fmt: skip
     caller = StructuredCaller(provider, store.config.privacy, queries.participants(conn)) \
         if isinstance(provider, StructuredProvider) else None
-    with transaction(conn):
-        for idx in sorted(groups.values(), key=lambda g: (-len(g), g[0])):
+    ordered = sorted(groups.values(), key=lambda g: (-len(g), g[0]))
+    progress.begin("naming", sum(len(g) > 1 for g in ordered))
+    with transaction(conn), ExitStack() as naming:
+        naming.callback(progress.end)
+        for idx in ordered:
             if len(idx) < 2:
                 report.unclustered.append(codes[idx[0]]["label"])
                 continue
@@ -154,6 +173,7 @@ def categorize(store: StoreContext, embedder: Embedder, actor: str, *, wave: int
                  json.dumps([m["id"] for m in members]), medoid["id"], json.dumps(terms), json.dumps(params), raw, utcnow()),
             )  # fmt: skip
             report.categories += 1
+            progress.advance()
         audit.append(conn, actor, "categorize", {
             "run_id": run_id, "codes": len(codes), "categories": report.categories,
             "unclustered": len(report.unclustered), "params": params,

@@ -32,6 +32,7 @@ from . import queries as theory_queries
 from ..errors import CoderAssistError
 
 if TYPE_CHECKING:
+    from ..progress import Progress
     from ..store.context import StoreContext
     from ..store.vectors import Vectors
     from .frameworks import Framework
@@ -262,23 +263,36 @@ def _llm_body(conn: sqlite3.Connection, caller: StructuredCaller, subj: dict[str
 
 def draft_memo(store: StoreContext, vectors: Vectors, actor: str, *, category: str | None = None,
                construct: str | None = None, case: str | None = None, framework: Framework | None = None,
-               provider: Any = None) -> int:  # fmt: skip
+               provider: Any = None, progress: Progress | None = None) -> int:  # fmt: skip
     """Draft a memo (a suggestion) and return its id: assembled offline, or written by an LLM
-    ``provider`` (one with ``structured``) from the same evidence. All quotes are verified."""
+    ``provider`` (one with ``structured``) from the same evidence. All quotes are verified.
+    ``progress`` advances once per step: evidence, negative cases, open questions (and the model's draft)."""
+    from ..progress import NoProgress
+
+    progress = progress or NoProgress()
     conn = store.conn
     subj = _subject(conn, category, construct, case, framework)
-    evidence = _diverse(_evidence_for_codes(conn, subj["code_ids"]))
-    all_labels = {c for e in evidence for c in e.codes}
-    negatives = _negative_cases(vectors, evidence, all_labels) if evidence else []
-    questions, sampling = _gaps(conn, evidence, subj["title"])
-    body = _render(subj["title"], subj["definition"], subj["properties"], evidence, negatives, subj["links"], questions, sampling)
-    who, model, missing, raw = "offline", "assembled-from-data", 0, None
-    if isinstance(provider, StructuredProvider):
-        caller = StructuredCaller(provider, store.config.privacy, queries.participants(conn))
-        llm_body, cited, missing, raw, error = _llm_body(conn, caller, subj, evidence, negatives)
-        if llm_body is None:
-            raise CoderAssistError(f"the model did not draft the memo: {error}")
-        body, evidence, negatives, who, model = llm_body, cited, [], provider.name, provider.model
+    llm = isinstance(provider, StructuredProvider)
+    progress.begin("drafting", 4 if llm else 3)
+    try:
+        evidence = _diverse(_evidence_for_codes(conn, subj["code_ids"]))
+        progress.advance()
+        all_labels = {c for e in evidence for c in e.codes}
+        negatives = _negative_cases(vectors, evidence, all_labels) if evidence else []
+        progress.advance()
+        questions, sampling = _gaps(conn, evidence, subj["title"])
+        progress.advance()
+        body = _render(subj["title"], subj["definition"], subj["properties"], evidence, negatives, subj["links"], questions, sampling)
+        who, model, missing, raw = "offline", "assembled-from-data", 0, None
+        if llm:
+            caller = StructuredCaller(provider, store.config.privacy, queries.participants(conn))
+            llm_body, cited, missing, raw, error = _llm_body(conn, caller, subj, evidence, negatives)
+            if llm_body is None:
+                raise CoderAssistError(f"the model did not draft the memo: {error}")
+            body, evidence, negatives, who, model = llm_body, cited, [], provider.name, provider.model
+            progress.advance()
+    finally:
+        progress.end()
     problems = verify_citations(conn, body)
     citations = [vars(e) for e in evidence + negatives]
     with transaction(conn):

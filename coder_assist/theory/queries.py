@@ -8,8 +8,13 @@ from typing import Any
 
 
 def category_suggestion_rows(conn: sqlite3.Connection, status: str | None = None) -> list[dict[str, Any]]:
+    """Category suggestions, each with the category a person confirmed from it (``category_id``,
+    ``category_name``: its current name, which may differ from the proposed ``name``;
+    ``category_active``), all ``None`` while it is open or after a rejection."""
     rows = conn.execute(
-        "SELECT * FROM category_suggestions" + (" WHERE status = ?" if status else "") + " ORDER BY id",
+        "SELECT s.*, c.id AS category_id, c.name AS category_name, c.active AS category_active"
+        " FROM category_suggestions s LEFT JOIN categories c ON c.id = (SELECT max(x.id) FROM categories x"
+        " WHERE x.suggestion_id = s.id)" + (" WHERE s.status = ?" if status else "") + " ORDER BY s.id",
         (status,) if status else (),
     ).fetchall()
     out = []
@@ -17,12 +22,15 @@ def category_suggestion_rows(conn: sqlite3.Connection, status: str | None = None
         d = dict(r)
         for key in ("properties", "member_code_ids", "top_terms", "params"):
             d[key] = json.loads(d[key])
+        d["category_active"] = None if d["category_id"] is None else bool(d["category_active"])
         out.append(d)
     return out
 
 
-def link_suggestion_rows(conn: sqlite3.Connection, status: str | None = None,
-                         framework: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+def link_suggestion_rows(conn: sqlite3.Connection, status: str | None = None, framework: str | None = None,
+                         with_targets: bool = False) -> list[dict[str, Any]]:  # fmt: skip
+    """Construct-link suggestions; ``with_targets`` adds each one's ``target_label`` (see
+    :func:`link_targets`)."""
     conds, params = [], []
     for cond, value in (("status = ?", status), ("framework = ?", framework)):
         if value:
@@ -31,7 +39,40 @@ def link_suggestion_rows(conn: sqlite3.Connection, status: str | None = None,
     rows = conn.execute(
         f"SELECT * FROM link_suggestions {'WHERE ' + ' AND '.join(conds) if conds else ''} ORDER BY id", params
     ).fetchall()
-    return [dict(r) | {"evidence": json.loads(r["evidence"])} for r in rows]
+    out = [dict(r) | {"evidence": json.loads(r["evidence"])} for r in rows]
+    return link_targets(conn, out) if with_targets else out
+
+
+SNIPPET = 80
+
+
+def link_targets(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add ``target_label`` to link rows (or construct links: anything with ``level`` and ``target``):
+    the code's label, the category's name, or a segment's ``source@start:end`` and its first words.
+    A retired code or category is marked so; an unknown target says so. Returns ``rows``."""
+    for r in rows:
+        r["target_label"] = target_label(conn, r["level"], str(r["target"]))
+    return rows
+
+
+def target_label(conn: sqlite3.Connection, level: str, target: str) -> str:
+    """What a link's ``target`` id stands for, readably (see :func:`link_targets`)."""
+    if level in ("code", "category"):
+        table, column = ("codes", "label") if level == "code" else ("categories", "name")
+        row = conn.execute(f"SELECT {column} AS name, active FROM {table} WHERE id = ?",
+                           (target,)).fetchone()  # fmt: skip
+        if row is None:
+            return f"(no {level} {target})"
+        return row["name"] + ("" if row["active"] else " (retired)")
+    if level == "segment":
+        row = conn.execute("SELECT s.text, s.start, s.end, d.name FROM segments s"
+                           " JOIN documents d ON d.id = s.document_id WHERE s.id = ?", (target,)).fetchone()  # fmt: skip
+        if row is None:
+            return f"(no segment {target})"
+        text = " ".join(row["text"].split())
+        text = text if len(text) <= SNIPPET else text[: SNIPPET - 1].rstrip() + "…"
+        return f"{row['name']}@{row['start']}:{row['end']} {text}"
+    return target
 
 
 def memo_drafts(conn: sqlite3.Connection, status: str | None = None, draft_id: int | None = None) -> list[dict[str, Any]]:

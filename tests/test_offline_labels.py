@@ -233,3 +233,10 @@ def test_a_coding_run_passes_the_project_knowledge(tmp_path):
     assert not [label for label in process_labels if names.search(label)]
     assert any("the supplier" in label for label in process_labels)
     p.close()
+
+
+def test_known_lemma_slips_and_speech_verbs_with_only_a_name():
+    from coder_assist.suggest import lexicon
+
+    assert lexicon.gerund(lexicon.LEMMA_FIXES.get("cod", "cod")) == "coding"
+    assert lexicon.gerund(lexicon.LEMMA_FIXES.get("rung", "rung")) == "ringing"

@@ -294,6 +294,7 @@ class OfflineProvider:
         lemma = v.lemma_.lower()
         if lemma != "be" and (v.tag_ == "VB" or (len(lemma) < 3 and lemma not in ("go", "do", "be"))) and v.lower_.isalpha():
             lemma = v.lower_  # a base form is its own lemma ("ring" is not "re" + "-ing")
+        lemma = lexicon.LEMMA_FIXES.get(lemma, lemma)  # the small pipeline's known slips ("coded" -> "cod")
         if not lemma.replace("-", "").isalpha():
             return None  # "'s", "'re": a clitic, not a verb to make a gerund of
         head = v
@@ -357,8 +358,8 @@ class OfflineProvider:
 
     @staticmethod
     def _nominal(v: Any) -> bool:
-        """Whether ``v`` has a nominal object that is not a pronoun (what a light verb needs)."""
-        return any(t.dep_ in _NEEDS_OBJECT and t.pos_ in ("NOUN", "PROPN") for t in v.children)
+        """Whether ``v`` has a common-noun object (what a light verb needs: not a pronoun, not a name)."""
+        return any(t.dep_ in _NEEDS_OBJECT and t.pos_ == "NOUN" for t in v.children)  # "say Orbis" says nothing
 
     def _object(self, v: Any, entities: dict[str, str]) -> tuple[str, float, bool] | None:
         """The object phrase of ``v`` as label words, its content weight, and whether it is only a pronoun."""

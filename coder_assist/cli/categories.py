@@ -17,7 +17,7 @@ Suggestion = Annotated[int, typer.Argument(help="Category suggestion id (see 'ca
 @commands.command()
 def categorize(
     wave: Annotated[Optional[int], typer.Option(help="Only codes applied in this wave.")] = None,
-    threshold: Annotated[Optional[float], typer.Option(help="Cosine distance at which clusters stop merging (default 0.6).")] = None,
+    threshold: Annotated[Optional[float], typer.Option(help="Cosine distance at which clusters stop merging (default: the number of categories is chosen from the data).")] = None,
     provider: Annotated[Optional[str], typer.Option(help="offline (medoid naming) or openai (the model names and defines).")] = None,
     model: Model = None,
     base_url: BaseUrl = None,
@@ -29,7 +29,8 @@ def categorize(
         rows = proj.category_suggestion_rows() if r.run_id else []
     alone = len(r.unclustered)
     say(f"{plural(r.codes, 'accepted code')} -> {plural(r.categories, 'proposed category')} "
-        f"({plural(alone, 'code')} {'stands' if alone == 1 else 'stand'} alone; threshold {r.threshold})")  # fmt: skip
+        f"({plural(alone, 'code')} {'stands' if alone == 1 else 'stand'} alone; "
+        + (f"threshold {threshold})" if threshold is not None else "number of categories chosen from the data)"))  # fmt: skip
     for c in rows:
         if c["run_id"] == r.run_id:
             say(f"  #{c['id']} {c['name']}: {', '.join(c['properties']['members'])}")

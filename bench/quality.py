@@ -540,11 +540,12 @@ def gold_eval(proj: Any) -> dict[str, Any]:
             "accuracy": res.accuracy, "macro_f1": res.macro_f1, "kappa": res.kappa,
             "cv_accuracy": res.cv_accuracy, "cv_macro_f1": res.cv_macro_f1, "cv_kappa": res.cv_kappa,
         }  # fmt: skip
-        try:
-            pred, cv_pred, _ = mapper_predictions(fw, proj.embedder, subset)
-        except Exception as exc:  # the mapper's API changed: rely on EvalResult alone
-            pred = cv_pred = None
-            e["recompute_error"] = f"{type(exc).__name__}: {exc}"
+        pred = cv_pred = None
+        if not hasattr(res, "cv_rollup_kappa"):  # an older library: roll up the recomputed predictions here
+            try:
+                pred, cv_pred, _ = mapper_predictions(fw, proj.embedder, subset)
+            except Exception as exc:  # the mapper's API changed: rely on EvalResult alone
+                e["recompute_error"] = f"{type(exc).__name__}: {exc}"
         if pred is not None and cv_pred is not None:
             strict, strict_cv = score(gold, pred), score(gold, cv_pred)
             e["recomputed_matches_evalresult"] = all(abs(a - b) < 1e-9 for a, b in [

@@ -275,7 +275,7 @@ class Project:
         """Cluster accepted initial codes into proposed categories (suggestions only); an LLM
         provider names and defines them, the offline one uses the medoid code and top terms."""
         return _categorize.categorize(self.store, self.embedder, self.actor(coder), wave=wave, provider=self._provider(**llm),
-                                      threshold=threshold or _categorize.DISTANCE_THRESHOLD, progress=progress)  # fmt: skip
+                                      threshold=threshold, progress=progress)  # fmt: skip
 
     def category_suggestion_rows(self, status: str | None = None) -> Rows:
         return _theory.category_suggestion_rows(self.conn, status)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,8 +24,8 @@ def test_cluster_groups_near_vectors_and_keeps_far_ones_apart():
     assert cluster(vecs[:1]) == [0]
 
 
-@pytest.fixture
-def coded(tmp_path):
+def two_cluster_project(tmp_path: Path) -> Project:
+    """Five hand-applied codes in two clear clusters (invoices, the engineer), one document without a wave."""
     p = Project.init(tmp_path / "p", coder="ann", embedder="hash")
     f = tmp_path / "i.txt"
     f.write_text(
@@ -40,6 +41,12 @@ def coded(tmp_path):
     p.apply_code("Invoice disputes with finance", segs[2]["id"])
     p.apply_code("Relying on the engineer", segs[3]["id"])
     p.apply_code("Engineer saving the night", segs[4]["id"])
+    return p
+
+
+@pytest.fixture
+def coded(tmp_path):
+    p = two_cluster_project(tmp_path)
     yield p
     p.close()
 

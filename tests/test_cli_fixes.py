@@ -14,6 +14,7 @@ from coder_assist.cli.app import app
 from coder_assist.theory import queries as theory_queries
 
 from .conftest import FIXTURES
+from .test_categorize import two_cluster_project
 
 runner = CliRunner()
 
@@ -49,21 +50,7 @@ class Recorder:
 def coded(tmp_path, monkeypatch):
     """Five hand-applied codes in two clear clusters (invoices, the engineer), one document without a wave."""
     monkeypatch.delenv("CODER_ASSIST_CODER", raising=False)
-    p = Project.init(tmp_path / "p", coder="ann", embedder="hash")
-    f = tmp_path / "i.txt"
-    f.write_text(
-        "Interviewer: Tell me.\n\n"
-        "Ana Lima: The invoice was disputed again. Finance disputed every invoice line.\n\n"
-        "Ana Lima: Another invoice dispute came from finance in March.\n\n"
-        "Ana Lima: Kenny the engineer came at night. The engineer fixed the dock door.\n\n"
-        "Ana Lima: Our engineer friend Kenny saved the night shift.\n", encoding="utf-8")  # fmt: skip
-    p.ingest([f])
-    segs = p.segments()
-    p.apply_code("Disputing invoices", segs[1]["id"])
-    p.apply_code("Disputing invoice lines", segs[2]["id"])
-    p.apply_code("Invoice disputes with finance", segs[2]["id"])
-    p.apply_code("Relying on the engineer", segs[3]["id"])
-    p.apply_code("Engineer saving the night", segs[4]["id"])
+    p = two_cluster_project(tmp_path)
     yield p
     p.close()
 

@@ -69,6 +69,7 @@ from typing import Any
 
 from ..errors import CoderAssistError
 from ..store import audit
+from ..store.context import named_coder
 from ..store.db import transaction, utcnow
 
 MIN_TURNS = 4
@@ -398,13 +399,9 @@ def decide(conn: sqlite3.Connection, targets: list[str | int], action: str, code
     marked and a speaker can be kept from ever being proposed). Returns the rows changed."""
     if action not in _TO_STATUS:
         raise CoderAssistError(f"unknown speaker action {action!r} (confirm, reject)")
-    if not coder or not coder.strip():
-        raise CoderAssistError(
-            "a decision needs a named coder: pass --coder, set CODER_ASSIST_CODER, or set project.coder in coder-assist.toml"
-        )
+    who, to_status = named_coder(coder), _TO_STATUS[action]
     if not targets:
         raise CoderAssistError("name a document, a speaker or a proposal id (see 'coder-assist speakers')")
-    who, to_status = coder.strip(), _TO_STATUS[action]
     changed: list[dict[str, Any]] = []
     with transaction(conn):
         ids: dict[int, None] = {}

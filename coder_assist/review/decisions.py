@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..store import audit
+from ..store.context import named_coder
 from ..store.db import transaction, utcnow
 from ..errors import CoderAssistError, InputError
 from ..ingest.decode import decode_bytes
@@ -48,14 +49,11 @@ class Decision:
 @contextmanager
 def human_decision(conn: sqlite3.Connection, coder: str | None) -> Iterator[str]:
     """A write transaction in which the codebook may change, attributed to ``coder``."""
-    if not coder or not coder.strip():
-        raise CoderAssistError(
-            "a decision needs a named coder: pass --coder, set CODER_ASSIST_CODER, or set project.coder in coder-assist.toml"
-        )
+    who = named_coder(coder)
     with transaction(conn):
         conn.human += 1  # type: ignore[attr-defined]
         try:
-            yield coder.strip()
+            yield who
         finally:
             conn.human -= 1  # type: ignore[attr-defined]
 

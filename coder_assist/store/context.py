@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ProjectError
+from ..errors import CoderAssistError, ProjectError
 from . import audit
 from .config import CONFIG_NAME, Config
 from .db import ProjectConnection, connect, transaction
@@ -84,6 +84,15 @@ class StoreContext:
     def actor(self, coder: str | None = None) -> str:
         """Who is acting: explicit coder, ``CODER_ASSIST_CODER``, the project default, the OS user."""
         return coder or os.environ.get("CODER_ASSIST_CODER") or default_actor(self.config.project.coder)
+
+
+def named_coder(coder: str | None) -> str:
+    """The coder's name for a decision, stripped; a decision without a person's name is refused."""
+    if not coder or not coder.strip():
+        raise CoderAssistError(
+            "a decision needs a named coder: pass --coder, set CODER_ASSIST_CODER, or set project.coder in coder-assist.toml"
+        )
+    return coder.strip()
 
 
 def default_actor(default: str) -> str:

@@ -60,6 +60,7 @@ class Redactor:
             self._forward[term] = seen[term]
             self._back.setdefault(seen[term], term)
         self._folded = {t.casefold(): t for t in self._forward}
+        self._common: dict[str, bool] = {}  # differently-cased matches that are common words
         # Case-insensitive, and "_" separates words, so "nw05_okafor_cfo.md" and the case id
         # "northwind-facilities" are caught; a differently-cased single word that is a common
         # vocabulary word ("will" for "Will", "rose" for "Rose") is left alone.
@@ -85,8 +86,11 @@ class Redactor:
         found = m.group()
         if found in self._forward:
             return self._forward[found]
-        if " " not in found and default_counter().is_vocabulary_word(found):
-            return found
+        if " " not in found:
+            if found not in self._common:
+                self._common[found] = default_counter().is_vocabulary_word(found)
+            if self._common[found]:
+                return found
         return self._forward[self._folded[found.casefold()]]
 
     def _placeholder(self, kind: str, value: str) -> str:

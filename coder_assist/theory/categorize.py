@@ -349,11 +349,12 @@ def draft_definition(name: str, members: list[dict[str, Any]], shared: dict[str,
     verbs = shared["shared_verbs"] or [k for k, _ in Counter(p.gerund for p in parsed).most_common(3)]
     heads = Counter(p.head for p in parsed if p.head and p.head not in _WEAK_HEADS)
     objects = shared["shared_objects"] or [k for k, _ in heads.most_common(3)]
-    wave_text = ("wave " if len(waves) == 1 else "waves ") + " and ".join(sorted(waves, key=lambda w: (len(w), w)))
+    known = sorted((w for w in waves if w != "None"), key=lambda w: (len(w), w))
+    wave_text = (f" across {'wave' if len(known) == 1 else 'waves'} {' and '.join(known)}" if known else "")
     who = f"{len(speakers)} participant{'s' if len(speakers) != 1 else ''}"
     text = (f"Offline draft (no model), rewrite in your own words: participants describe "
             f"{name[:1].lower() + name[1:]}: {len(members)} codes from {who}, {sum(sides.values())} codings "
-            f"({_counts(sides)}) across {wave_text}.")  # fmt: skip
+            f"({_counts(sides)}){wave_text}.")  # fmt: skip
     extra = []
     if verbs:
         extra.append("typical actions: " + ", ".join(verbs[:4]))

@@ -5,6 +5,10 @@ are built from coded spans and checked, and a memo (a draft being accepted, an e
 or a reflexive memo a researcher writes) is only saved when every anchored quote equals the
 transcript text at those offsets. Memo versions are never overwritten: each save is a new
 version, and the audit trail records the diff against the previous one.
+
+Offline, the draft is analytic (see :mod:`.memo_analysis`): evidence quotes are whole sentences,
+properties are dimensions found in the passages, negative cases are boundary and contradicting
+talk with the reason each is offered, and sampling names this project's unheard groups.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import re
 import sqlite3
 import uuid
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +31,10 @@ from ..suggest.grounding import ANCHOR, locate, verify_citations
 from ..suggest.llm import StructuredCaller
 from ..suggest.providers import StructuredProvider
 from ..suggest.providers.schemas import MemoSections
+from . import memo_analysis
 from . import queries as theory_queries
+from .memo_analysis import Evidence, Negatives
+from .memo_analysis import quotable as _quotable
 from ..errors import CoderAssistError
 
 if TYPE_CHECKING:
@@ -40,52 +46,38 @@ if TYPE_CHECKING:
 MAX_EVIDENCE = 8
 
 
-@dataclass
-class Evidence:
-    source: str
-    speaker: str | None
-    side: str | None
-    role: str | None
-    wave: int | None
-    start: int
-    end: int
-    quote: str
-    segment_id: str
-    codes: list[str]
-
-    def line(self) -> str:
-        who = ", ".join(x for x in (self.side, self.role) if x)
-        speaker = self.speaker or "unlabelled"
-        wave = self.wave if self.wave is not None else "-"
-        return f"> «{self.quote}» — {speaker}{f' ({who})' if who else ''}, wave {wave} [{self.source}@{self.start}:{self.end}]"
-
-
-def _evidence_for_codes(conn: sqlite3.Connection, code_ids: list[int]) -> list[Evidence]:
+def _evidence_for_codes(conn: sqlite3.Connection, code_ids: list[int], sentences: bool = False) -> list[Evidence]:
+    """The coded spans of ``code_ids``, merged per span; with ``sentences``, each widened to the
+    whole sentence(s) of its segment that carry it (see :func:`memo_analysis.widen`)."""
     if not code_ids:
         return []
     marks = ",".join("?" * len(code_ids))
     rows = conn.execute(
-        "SELECT g.start, g.end, g.segment_id, d.name, d.wave, substr(d.text, g.start + 1, g.end - g.start) AS quote,"
-        " s.speaker, p.side, p.role_category, c.label FROM codings g JOIN documents d ON d.id = g.document_id"
-        " JOIN segments s ON s.id = g.segment_id JOIN codes c ON c.id = g.code_id"
+        "SELECT g.start, g.end, g.segment_id, d.id AS doc_id, d.name, d.wave, substr(d.text, g.start + 1, g.end - g.start) AS quote,"
+        " s.speaker, s.start AS seg_start, s.end AS seg_end, p.side, p.role_category, c.label FROM codings g"
+        " JOIN documents d ON d.id = g.document_id JOIN segments s ON s.id = g.segment_id JOIN codes c ON c.id = g.code_id"
         f" LEFT JOIN participants p ON p.speaker = s.speaker WHERE g.active = 1 AND g.code_id IN ({marks})"
         " ORDER BY d.wave, d.name, g.start",
         code_ids,
     ).fetchall()
+    texts: dict[int, str] = {}
     merged: dict[tuple[str, int, int], Evidence] = {}
     for r in rows:
-        key = (r["name"], r["start"], r["end"])
+        start, end, quote = r["start"], r["end"], r["quote"]
+        if sentences:
+            if r["doc_id"] not in texts:
+                texts[r["doc_id"]] = conn.execute("SELECT text FROM documents WHERE id = ?", (r["doc_id"],)).fetchone()[0]
+            doc = texts[r["doc_id"]]
+            start, end = memo_analysis.widen(doc, r["seg_start"], r["seg_end"], start, end) or (start, end)
+            quote = doc[start:end]
+        key = (r["name"], start, end)
         if key in merged:
-            merged[key].codes.append(r["label"])
-        elif _quotable(r["quote"]):
-            merged[key] = Evidence(r["name"], r["speaker"], r["side"], r["role_category"], r["wave"], r["start"], r["end"],
-                                   r["quote"], r["segment_id"], [r["label"]])  # fmt: skip
+            if not sentences or r["label"] not in merged[key].codes:
+                merged[key].codes.append(r["label"])
+        elif _quotable(quote):
+            merged[key] = Evidence(r["name"], r["speaker"], r["side"], r["role_category"], r["wave"], start, end,
+                                   quote, r["segment_id"], [r["label"]])  # fmt: skip
     return list(merged.values())
-
-
-def _quotable(text: str) -> bool:
-    """A passage can be quoted verbatim on one anchored line."""
-    return bool(text.strip()) and not any(ch in text for ch in "«»\n")
 
 
 def _diverse(evidence: list[Evidence], k: int = MAX_EVIDENCE) -> list[Evidence]:
@@ -102,7 +94,8 @@ def _diverse(evidence: list[Evidence], k: int = MAX_EVIDENCE) -> list[Evidence]:
 
 
 def _negative_cases(vectors: Vectors, evidence: list[Evidence], exclude_codes: set[str], k: int = 4) -> list[Evidence]:
-    """Segments most like the evidence that were coded otherwise (or not at all)."""
+    """Segments most like the evidence that were coded otherwise (or not at all): the passages
+    offered to an LLM for comparison (the offline draft uses :func:`memo_analysis.negative_cases`)."""
     if not evidence:
         return []
     conn = vectors.conn
@@ -140,38 +133,23 @@ def _comparison(evidence: list[Evidence]) -> list[str]:
     return lines
 
 
-def _gaps(conn: sqlite3.Connection, evidence: list[Evidence], subject: str) -> tuple[list[str], list[str]]:
-    sides = {e.side for e in evidence}
-    waves = {e.wave for e in evidence}
-    roles = {e.role for e in evidence}
-    known_roles = {r[0] for r in conn.execute("SELECT DISTINCT role_category FROM participants WHERE side != 'researcher'") if r[0]}
-    questions, sampling = [], []
-    for side in ("buyer", "supplier"):
-        if side not in sides:
-            questions.append(f"No {side}-side evidence yet: does the {side} side recognise '{subject}' at all?")
-            sampling.append(f"Ask {side}-side participants directly about '{subject}'.")
-    if len(waves - {None}) == 1:
-        (w,) = waves - {None}
-        questions.append(f"All evidence is from wave {w}: does '{subject}' persist, fade or change later?")
-        sampling.append(f"Return to the same people in the next wave and ask what has changed about '{subject}'.")
-    missing = sorted(known_roles - roles)
-    if missing:
-        sampling.append(f"Seek voices from role categories not yet heard on this: {', '.join(missing)}.")
-    if len(evidence) < 3:
-        questions.append(f"Only {len(evidence)} coded passages: is '{subject}' a category yet, or a property of another?")
-    return questions or ["What conditions make this more or less likely? (no gap detected in the coded data)"], sampling
-
-
-def _render(title: str, definition: str, properties: list[str], evidence: list[Evidence], negatives: list[Evidence],
-            links: list[str], questions: list[str], sampling: list[str]) -> str:  # fmt: skip
+def _render(title: str, definition: str, properties: list[str], evidence: list[Evidence], negatives: Negatives,
+            links: list[str], questions: list[str], sampling: list[str], notes: dict[tuple[str, int, int], str],
+            compared: list[Evidence]) -> str:  # fmt: skip
+    """The offline draft's Markdown. ``notes`` adds a remark (a pole's name) after an evidence line;
+    the comparison counts ``compared`` (every passage, not only those shown)."""
+    evidence_lines = [e.line() + (f" — {notes[k]}" if (k := (e.source, e.start, e.end)) in notes else "") for e in evidence]
     parts = [f"# Memo: {title}",
              "_Draft assembled offline from this project's coded data (no model). Every quote is anchored to the "
              "transcript and was checked verbatim. Rewrite it in your own analytic voice before accepting._",
              "", "## Definition", definition or "(none yet)", "", "## Properties and dimensions",
-             *(properties or ["- (none recorded yet)"]), "", "## Evidence", *([e.line() for e in evidence] or ["(no coded passages)"]),
-             "", "## Comparison across groups", *_comparison(evidence), "", "## Negative and disconfirming cases",
-             "Passages most similar to the evidence that were coded otherwise or not at all:",
-             *([e.line() + (f" — coded: {'; '.join(e.codes)}" if e.codes else " — not coded") for e in negatives] or ["(none found)"]),
+             *(properties or ["- (none recorded yet)"]), "", "## Evidence", *(evidence_lines or ["(no coded passages)"]),
+             "", "## Comparison across groups", *_comparison(compared), "", "## Negative and disconfirming cases",
+             "Similar talk that human coders coded otherwise (boundary cases), or that negates or qualifies the "
+             "evidence, or comes from a side the evidence does not cover:",
+             *([f"{e.line()} — {why}" for e, why in negatives.boundary + negatives.contradicting] or ["(none found)"]),
+             *(["", "### Uncoded passages that may belong here", *[f"{e.line()} — {why}" for e, why in negatives.maybe_belongs]]
+               if negatives.maybe_belongs else []),
              "", "## Links to constructs", *(links or ["- (no confirmed construct links)"]), "", "## Open questions",
              *[f"- {q}" for q in questions], "", "## Theoretical sampling for the next wave", *[f"- {s}" for s in sampling]]  # fmt: skip
     return "\n".join(parts) + "\n"
@@ -191,7 +169,8 @@ def _subject(conn: sqlite3.Connection, category: str | None, construct: str | No
             "SELECT DISTINCT framework, construct FROM construct_links WHERE active = 1 AND ((level = 'category' AND target = ?)"
             f" OR (level = 'code' AND target IN ({','.join('?' * len(codes)) or 'NULL'})))",
             (str(row["id"]), *[str(c["id"]) for c in codes]))]  # fmt: skip
-        props = [f"- Member code: {c['label']}" for c in codes]
+        labels = "; ".join(c["label"] for c in codes)
+        props = [f"- Gathers {len(codes)} member code{'s' if len(codes) != 1 else ''}: {labels}."] if codes else []
         return {"key": f"category:{row['name']}", "title": row["name"], "definition": row["definition"] or "",
                 "code_ids": [c["id"] for c in codes], "properties": props, "links": links}  # fmt: skip
     if construct is not None:
@@ -261,6 +240,47 @@ def _llm_body(conn: sqlite3.Connection, caller: StructuredCaller, subj: dict[str
     return "\n".join(lines) + "\n", [e for e, _ in cited], missing, result.raw, ""
 
 
+def _member_labels(conn: sqlite3.Connection, code_ids: list[int]) -> set[str]:
+    """The labels of the subject's codes (passages carrying one are evidence, not negative cases)."""
+    marks = ",".join("?" * len(code_ids)) or "NULL"
+    return {r[0] for r in conn.execute(f"SELECT label FROM codes WHERE id IN ({marks})", code_ids)}
+
+
+def _by_pole(evidence: list[Evidence], found: list[memo_analysis.Pole]) -> list[Evidence]:
+    """The evidence reordered round-robin over the poles, so the shown passages cover each."""
+    if not found:
+        return evidence
+    queues = [list(p.members) for p in found]
+    out: list[Evidence] = []
+    while any(queues):
+        out += [q.pop(0) for q in queues if q]
+    return out
+
+
+def _offline_body(conn: sqlite3.Connection, vectors: Vectors, subj: dict[str, Any],
+                  progress: Progress) -> tuple[str, list[Evidence], list[Evidence]]:  # fmt: skip
+    """The offline draft: sentence-level evidence, dimensions, negative cases and gaps from this
+    project's data. Returns (body, evidence shown, negative cases shown)."""
+    passages = _evidence_for_codes(conn, subj["code_ids"], sentences=True)
+    names = memo_analysis.name_words(queries.participants(conn))
+    embed = memo_analysis.cached(vectors.embedder.embed)
+    found = memo_analysis.poles(passages, embed, names)
+    members = _member_labels(conn, subj["code_ids"])
+    cooccurring = memo_analysis.cooccurring_codes(conn, passages, members)
+    evidence = _diverse(_by_pole(passages, found))
+    progress.advance()
+    negatives = memo_analysis.negative_cases(vectors, passages, members, names, embed=embed) if passages else Negatives()
+    progress.advance()
+    case = subj["key"].removeprefix("case:") if subj["key"].startswith("case:") else None
+    questions, sampling = memo_analysis.gaps(conn, passages, found, negatives, cooccurring, subj["title"], case=case)
+    progress.advance()
+    notes = {(e.source, e.start, e.end): p.name for p in found for e in p.members}
+    properties = memo_analysis.properties(passages, found, cooccurring) + subj["properties"]
+    body = _render(subj["title"], subj["definition"], properties, evidence, negatives, subj["links"], questions,
+                   sampling, notes, passages)  # fmt: skip
+    return body, evidence, negatives.all
+
+
 def draft_memo(store: StoreContext, vectors: Vectors, actor: str, *, category: str | None = None,
                construct: str | None = None, case: str | None = None, framework: Framework | None = None,
                provider: Any = None, progress: Progress | None = None) -> int:  # fmt: skip
@@ -275,22 +295,21 @@ def draft_memo(store: StoreContext, vectors: Vectors, actor: str, *, category: s
     llm = isinstance(provider, StructuredProvider)
     progress.begin("drafting", 4 if llm else 3)
     try:
-        evidence = _diverse(_evidence_for_codes(conn, subj["code_ids"]))
-        progress.advance()
-        all_labels = {c for e in evidence for c in e.codes}
-        negatives = _negative_cases(vectors, evidence, all_labels) if evidence else []
-        progress.advance()
-        questions, sampling = _gaps(conn, evidence, subj["title"])
-        progress.advance()
-        body = _render(subj["title"], subj["definition"], subj["properties"], evidence, negatives, subj["links"], questions, sampling)
-        who, model, missing, raw = "offline", "assembled-from-data", 0, None
         if llm:
-            caller = StructuredCaller(provider, store.config.privacy, queries.participants(conn))
-            llm_body, cited, missing, raw, error = _llm_body(conn, caller, subj, evidence, negatives)
-            if llm_body is None:
-                raise CoderAssistError(f"the model did not draft the memo: {error}")
-            body, evidence, negatives, who, model = llm_body, cited, [], provider.name, provider.model
+            evidence = _diverse(_evidence_for_codes(conn, subj["code_ids"]))
             progress.advance()
+            all_labels = {c for e in evidence for c in e.codes}
+            negatives = _negative_cases(vectors, evidence, all_labels) if evidence else []
+            progress.advance(2)
+            caller = StructuredCaller(provider, store.config.privacy, queries.participants(conn))
+            body, cited, missing, raw, error = _llm_body(conn, caller, subj, evidence, negatives)
+            if body is None:
+                raise CoderAssistError(f"the model did not draft the memo: {error}")
+            evidence, negatives, who, model = cited, [], provider.name, provider.model
+            progress.advance()
+        else:
+            body, evidence, negatives = _offline_body(conn, vectors, subj, progress)
+            who, model, missing, raw = "offline", "assembled-from-data", 0, None
     finally:
         progress.end()
     problems = verify_citations(conn, body)

@@ -121,7 +121,7 @@ def test_eval_command_on_the_gold_set(tmp_path):
     gold = FIXTURES / "gold" / "constructs.jsonl"
     r = runner.invoke(app, ["-p", str(proj), "eval", "--gold", str(gold), "--framework", "ivpd"])
     assert r.exit_code == 0, r.output
-    assert "ivpd (n=127" in r.stdout and "macro-F1" in r.stdout and "kappa" in r.stdout and "gold\\pred" in r.stdout
+    assert "ivpd (n=257" in r.stdout and "macro-F1" in r.stdout and "kappa" in r.stdout and "gold\\pred" in r.stdout
     data = json.loads(runner.invoke(app, ["-p", str(proj), "eval", "--gold", str(gold), "--json"]).stdout)
     assert {d["framework"] for d in data} == {"ivpd", "value_strategy", "value_based_selling"}
     bad = tmp_path / "bad.jsonl"

@@ -37,6 +37,7 @@ from .theory import queries as _theory
 from .theory.calibration import calibrated_threshold
 from .theory.frameworks import Framework, find_frameworks
 from .theory.saturation import Saturation, saturation
+from .theory.waves import WaveReport, wave_report
 
 __all__ = ["IngestReport", "Project", "SearchHit"]
 Ids = int | list[int]
@@ -160,6 +161,36 @@ class Project:
         prov = self._deductive(fw, **llm) if fw is not None else self._provider(**llm)
         return run_coding(self.store, self.vectors, prov, self.actor(coder), wave=wave, source=source, limit=limit,
                           dry_run=dry_run, progress=progress, framework=fw)  # fmt: skip
+
+    def code_batch(self, *, wave: int | None = None, source: str | None = None, limit: int | None = None,
+                   coder: Who = None, **llm: Unpack[LLM]) -> Any:  # fmt: skip
+        """Initial coding through the provider's Batch API: submit the segments still to code as one batch."""
+        from .suggest import batch
+
+        return batch.submit(self.store, self.vectors, self._provider(**llm), self.actor(coder), wave=wave,
+                            source=source, limit=limit)  # fmt: skip
+
+    def batches(self, batch_id: str | None = None, *, refresh: bool = True, coder: Who = None,
+                **llm: Unpack[LLM]) -> Rows:  # fmt: skip
+        """Submitted batches (newest first), running ones refreshed from the API unless ``refresh=False``."""
+        from .suggest import batch
+
+        if not refresh:
+            return batch.rows(self.conn, batch_id)
+        return batch.status(self.store, self._provider(**llm), self.actor(coder), batch_id)
+
+    def collect_batches(self, batch_id: str | None = None, *, coder: Who = None, progress: Progress | None = None,
+                        **llm: Unpack[LLM]) -> Any:  # fmt: skip
+        """Store the suggestions of finished batches (each segment once, however often this runs)."""
+        from .suggest import batch
+
+        return batch.collect(self.store, self.vectors, self._provider(**llm), self.actor(coder), batch_id, progress)
+
+    def cancel_batch(self, batch_id: str, *, coder: Who = None, **llm: Unpack[LLM]) -> dict[str, Any]:
+        """Cancel a running batch; collect it afterwards for whatever it finished."""
+        from .suggest import batch
+
+        return batch.cancel(self.store, self._provider(**llm), self.actor(coder), batch_id)
 
     def _deductive(self, fw: Framework, **llm: Any) -> Provider:
         """Deductive coding: the offline construct-similarity provider, or an LLM with the construct codebook prompt."""
@@ -384,6 +415,10 @@ class Project:
     def saturation(self, window: int = 3, share: float = 0.05) -> Saturation:
         """New codes and categories per interview and per wave, and a plateau signal."""
         return saturation(self.conn, window, share)
+
+    def wave_report(self, wave: int, window: int = 3, share: float = 0.05) -> WaveReport:
+        """What wave ``wave`` changed: new codes and categories, prevalence, stopped codes, agreement."""
+        return wave_report(self.conn, wave, window, share)
 
     def lineage(self) -> Rows:
         """Initial code -> focused category -> construct, for every active code."""

@@ -22,6 +22,15 @@ construct sharing most words with the item.
 
 Valid replies quote the segment's first six words exactly and the next words with case and
 punctuation changed (a normalized match), and reuse a codebook label when the prompt has one.
+
+The Batch API, in memory and shaped like OpenAI's (the ``openai`` client's ``files.create``,
+``files.retrieve``, ``files.content``, ``batches.create/retrieve/cancel`` work against it):
+``POST /v1/files`` (multipart, ``purpose=batch`` checks every line is a request),
+``GET /v1/files/{id}[/content]``, ``POST /v1/batches`` (``status: validating``),
+``GET /v1/batches/{id}`` (1st retrieve: ``in_progress``; 2nd: every line goes through the chat
+logic above, markers included, and the batch is ``completed`` with an output file of the 200
+replies and an error file of the others, e.g. ALWAYS-FAILS's 503), ``POST /v1/batches/{id}/cancel``
+(``cancelling``, then ``cancelled`` on the next retrieve, no output). Ids count up per server.
 """
 
 from __future__ import annotations
@@ -32,6 +41,8 @@ import sys
 import threading
 import time
 from collections import Counter
+from email.policy import default as email_policy
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORT = 18765
@@ -44,6 +55,9 @@ class StubState:
         self.seen: Counter[str] = Counter()
         self.requests: list[dict] = []
         self.lock = threading.Lock()
+        self.files: dict[str, dict] = {}
+        self.batches: dict[str, dict] = {}
+        self.counter = 0
 
 
 def _codes(segment: str, system: str) -> dict:
@@ -113,6 +127,169 @@ def _completion(body: dict, payload: dict | None, content: str | None = None) ->
     }  # fmt: skip
 
 
+def _chat_reply(state: StubState, body: dict) -> tuple[int, dict, dict[str, str] | None]:
+    """One chat completion request -> (status, JSON body, headers): live and batch lines alike."""
+    msgs = body.get("messages", [])
+    system = next((m["content"] for m in msgs if m["role"] == "system"), "")
+    user = next((m["content"] for m in msgs if m["role"] == "user"), "")
+    m = _SEGMENT.search(user)
+    segment = m.group("seg").strip() if m else user
+    is_repair = any(m["role"] == "assistant" for m in msgs)
+    with state.lock:
+        key = segment + ("#repair" if is_repair else "")
+        state.seen[key] += 1
+        n = state.seen[key]
+        state.requests.append({"segment": segment, "body": body, "n": n})
+    schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("name") or \
+        ((body.get("tools") or [{}])[0].get("function") or {}).get("name")  # fmt: skip
+    if schema == "CategoryProposal":  # theory steps: no fault markers
+        return 200, _completion(body, _category(user)), None
+    if schema == "MemoSections":
+        return 200, _completion(body, _memo(user)), None
+    if schema == "LinkProposal":
+        return 200, _completion(body, _link(system, user)), None
+    fmt = (body.get("response_format") or {}).get("type")
+    if "NO-STRUCTURED" in segment and (fmt == "json_schema" or body.get("tools")):
+        return 400, {"error": {"message": "this server supports neither response_format "
+                               "json_schema nor tools", "type": "invalid_request_error"}}, None  # fmt: skip
+    if "NO-JSON-SCHEMA" in segment and fmt == "json_schema":
+        return 400, {"error": {"message": "response_format json_schema is not supported by this server",
+                               "type": "invalid_request_error"}}, None  # fmt: skip
+    if "RATE-LIMIT" in segment and n == 1:
+        return 429, {"error": {"message": "rate limited", "type": "rate_limit"}}, {"Retry-After": "2"}
+    if "SERVER-ERROR" in segment and n == 1:
+        return 500, {"error": {"message": "internal error", "type": "server_error"}}, None
+    if "ALWAYS-FAILS" in segment:
+        return 503, {"error": {"message": "overloaded", "type": "server_error"}}, None
+    if "SLOW-REPLY" in segment and n == 1:
+        time.sleep(2.0)
+    if "MALFORMED-JSON" in segment and not is_repair:
+        return 200, _completion(body, None, '{"codes": [{"label": "Broken'), None
+    if "SCHEMA-INVALID" in segment:
+        return 200, _completion(body, {"codes": [{"label": "Only a label"}]}), None
+    payload = _codes(segment, system)
+    if "HALLUCINATE" in segment:
+        payload["codes"][0]["quote"] = "we signed a ten-year exclusive deal with the regulator"
+    return 200, _completion(body, payload), None
+
+
+# -- the Batch API (files and batches), in memory ------------------------------------------------
+_T0 = 1_700_000_000
+_ENDPOINTS = ("/v1/chat/completions",)
+
+
+def _file_object(f: dict) -> dict:
+    return {"id": f["id"], "object": "file", "bytes": len(f["content"]), "created_at": _T0, "filename": f["filename"],
+            "purpose": f["purpose"], "status": "processed", "expires_at": None, "status_details": None}  # fmt: skip
+
+
+def _new_file(state: StubState, filename: str, purpose: str, content: bytes) -> dict:
+    with state.lock:
+        state.counter += 1
+        f = {"id": f"file-stub{state.counter:04d}", "filename": filename, "purpose": purpose, "content": content}
+        state.files[f["id"]] = f
+    return f
+
+
+def _not_found(what: str) -> tuple[int, dict]:
+    return 404, {"error": {"message": f"No such {what}", "type": "invalid_request_error", "code": None, "param": None}}
+
+
+def _upload(state: StubState, content_type: str, raw: bytes) -> tuple[int, dict]:
+    """``POST /v1/files``: a multipart form with ``purpose`` and ``file``."""
+    msg = BytesParser(policy=email_policy).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    fields: dict[str, tuple[str | None, bytes]] = {}
+    for part in msg.iter_parts() if msg.is_multipart() else []:
+        name = part.get_param("name", header="content-disposition")
+        fields[name] = (part.get_filename(), part.get_payload(decode=True) or b"")
+    if "file" not in fields or "purpose" not in fields:
+        return 400, {"error": {"message": "'file' and 'purpose' are required", "type": "invalid_request_error"}}
+    purpose = fields["purpose"][1].decode()
+    content = fields["file"][1]
+    if purpose == "batch":
+        for i, line in enumerate(content.decode().splitlines(), 1):
+            try:
+                req = json.loads(line)
+                assert {"custom_id", "method", "url", "body"} <= set(req)
+            except (ValueError, AssertionError):
+                return 400, {"error": {"message": f"line {i} is not a batch request", "type": "invalid_request_error"}}
+    return 200, _file_object(_new_file(state, fields["file"][0] or "upload", purpose, content))
+
+
+def _batch_object(b: dict) -> dict:
+    keys = ("id", "endpoint", "input_file_id", "completion_window", "status", "output_file_id", "error_file_id",
+            "created_at", "in_progress_at", "completed_at", "cancelling_at", "cancelled_at", "metadata", "request_counts")
+    return {"object": "batch", "errors": None, "expires_at": _T0 + 86_400, "finalizing_at": None, "failed_at": None,
+            "expired_at": None, "model": b.get("model"), **{k: b.get(k) for k in keys}}  # fmt: skip
+
+
+def _batch_post(state: StubState, path: str, body: dict) -> tuple[int, dict]:
+    if path == "/v1/batches":
+        f = state.files.get(body.get("input_file_id") or "")
+        if f is None:
+            return _not_found("file")
+        if body.get("endpoint") not in _ENDPOINTS or body.get("completion_window") != "24h":
+            return 400, {"error": {"message": "endpoint must be /v1/chat/completions and completion_window 24h",
+                                   "type": "invalid_request_error"}}  # fmt: skip
+        lines = f["content"].decode().splitlines()
+        with state.lock:
+            state.counter += 1
+            b = {"id": f"batch_stub{state.counter:04d}", "endpoint": body["endpoint"], "input_file_id": f["id"],
+                 "completion_window": "24h", "status": "validating", "output_file_id": None, "error_file_id": None,
+                 "created_at": _T0, "metadata": body.get("metadata"), "polls": 0,
+                 "model": json.loads(lines[0])["body"].get("model") if lines else None,
+                 "request_counts": {"total": len(lines), "completed": 0, "failed": 0}}  # fmt: skip
+            state.batches[b["id"]] = b
+        return 200, _batch_object(b)
+    m = re.fullmatch(r"/v1/batches/([^/]+)/cancel", path)
+    b = state.batches.get(m.group(1)) if m else None
+    if b is None:
+        return _not_found("batch")
+    if b["status"] in ("completed", "failed", "expired", "cancelled"):
+        return 409, {"error": {"message": f"Cannot cancel a batch with status '{b['status']}'.",
+                               "type": "invalid_request_error"}}  # fmt: skip
+    b["status"], b["cancelling_at"] = "cancelling", _T0 + 5
+    return 200, _batch_object(b)
+
+
+def _batch_get(state: StubState, path: str) -> tuple[int, dict] | bytes:
+    m = re.fullmatch(r"/v1/files/([^/]+)(/content)?", path)
+    if m:
+        f = state.files.get(m.group(1))
+        if f is None:
+            return _not_found("file")
+        return f["content"] if m.group(2) else (200, _file_object(f))
+    m = re.fullmatch(r"/v1/batches/([^/]+)", path)
+    b = state.batches.get(m.group(1)) if m else None
+    if b is None:
+        return _not_found("batch")
+    b["polls"] += 1
+    if b["status"] == "cancelling":
+        b["status"], b["cancelled_at"] = "cancelled", _T0 + 6
+    elif b["status"] == "validating":  # first retrieve: running; second: done
+        b["status"], b["in_progress_at"] = "in_progress", _T0 + 1
+    elif b["status"] == "in_progress":
+        _run_batch(state, b)
+    return 200, _batch_object(b)
+
+
+def _run_batch(state: StubState, b: dict) -> None:
+    """Every request line through the live chat logic; 200s to the output file, the rest to the error file."""
+    out, err = [], []
+    for i, line in enumerate(state.files[b["input_file_id"]]["content"].decode().splitlines(), 1):
+        req = json.loads(line)
+        status, obj, _ = _chat_reply(state, req["body"])
+        result = {"id": f"batch_req_{i:04d}", "custom_id": req["custom_id"],
+                  "response": {"status_code": status, "request_id": f"req_{i:04d}", "body": obj}, "error": None}  # fmt: skip
+        (out if status == 200 else err).append(json.dumps(result) + "\n")
+    if out:
+        b["output_file_id"] = _new_file(state, "batch_output.jsonl", "batch_output", "".join(out).encode())["id"]
+    if err:
+        b["error_file_id"] = _new_file(state, "batch_errors.jsonl", "batch_output", "".join(err).encode())["id"]
+    b["status"], b["completed_at"] = "completed", _T0 + 2
+    b["request_counts"] = {"total": len(out) + len(err), "completed": len(out), "failed": len(err)}
+
+
 def make_handler(state: StubState) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -133,53 +310,31 @@ def make_handler(state: StubState) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client timed out first (the SLOW-REPLY case)
 
+        def _send_bytes(self, status: int, data: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
         def do_GET(self) -> None:  # noqa: N802
+            path = self.path.split("?", 1)[0]
+            if path.startswith(("/v1/files/", "/v1/batches/")):
+                routed = _batch_get(state, path)
+                if isinstance(routed, bytes):
+                    return self._send_bytes(200, routed, "application/octet-stream")
+                return self._send(*routed)
             self._send(200, {"object": "list", "data": [{"id": "stub-model", "object": "model"}]})
 
         def do_POST(self) -> None:  # noqa: N802
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-            msgs = body.get("messages", [])
-            system = next((m["content"] for m in msgs if m["role"] == "system"), "")
-            user = next((m["content"] for m in msgs if m["role"] == "user"), "")
-            m = _SEGMENT.search(user)
-            segment = m.group("seg").strip() if m else user
-            is_repair = any(m["role"] == "assistant" for m in msgs)
-            with state.lock:
-                key = segment + ("#repair" if is_repair else "")
-                state.seen[key] += 1
-                n = state.seen[key]
-                state.requests.append({"segment": segment, "body": body, "n": n})
-            schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("name") or \
-                ((body.get("tools") or [{}])[0].get("function") or {}).get("name")  # fmt: skip
-            if schema == "CategoryProposal":  # theory steps: no fault markers
-                return self._send(200, _completion(body, _category(user)))
-            if schema == "MemoSections":
-                return self._send(200, _completion(body, _memo(user)))
-            if schema == "LinkProposal":
-                return self._send(200, _completion(body, _link(system, user)))
-            fmt = (body.get("response_format") or {}).get("type")
-            if "NO-STRUCTURED" in segment and (fmt == "json_schema" or body.get("tools")):
-                return self._send(400, {"error": {"message": "this server supports neither response_format "
-                                                  "json_schema nor tools", "type": "invalid_request_error"}})  # fmt: skip
-            if "NO-JSON-SCHEMA" in segment and fmt == "json_schema":
-                return self._send(400, {"error": {"message": "response_format json_schema is not supported by this server",
-                                                  "type": "invalid_request_error"}})  # fmt: skip
-            if "RATE-LIMIT" in segment and n == 1:
-                return self._send(429, {"error": {"message": "rate limited", "type": "rate_limit"}}, {"Retry-After": "2"})
-            if "SERVER-ERROR" in segment and n == 1:
-                return self._send(500, {"error": {"message": "internal error", "type": "server_error"}})
-            if "ALWAYS-FAILS" in segment:
-                return self._send(503, {"error": {"message": "overloaded", "type": "server_error"}})
-            if "SLOW-REPLY" in segment and n == 1:
-                time.sleep(2.0)
-            if "MALFORMED-JSON" in segment and not is_repair:
-                return self._send(200, _completion(body, None, '{"codes": [{"label": "Broken'))
-            if "SCHEMA-INVALID" in segment:
-                return self._send(200, _completion(body, {"codes": [{"label": "Only a label"}]}))
-            payload = _codes(segment, system)
-            if "HALLUCINATE" in segment:
-                payload["codes"][0]["quote"] = "we signed a ten-year exclusive deal with the regulator"
-            return self._send(200, _completion(body, payload))
+            path = self.path.split("?", 1)[0]
+            raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if path == "/v1/files":
+                return self._send(*_upload(state, self.headers.get("Content-Type", ""), raw))
+            if path.startswith("/v1/batches"):
+                return self._send(*_batch_post(state, path, json.loads(raw or b"{}")))
+            status, obj, headers = _chat_reply(state, json.loads(raw or b"{}"))
+            self._send(status, obj, headers)
 
     return Handler
 

@@ -6,7 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import CoderAssistError
 from ._common import BaseUrl, Json, Model, OnlySource, OnlyWave, RichProgress, open_project, print_json, say, state, warn
+from .batches import submit as submit_batch
 
 commands = typer.Typer()
 
@@ -21,6 +23,7 @@ def code(
     limit: Annotated[Optional[int], typer.Option(help="Code at most this many segments in this run.", min=1)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count segments, estimate tokens and cost; call nothing.")] = False,
     framework: Annotated[Optional[str], typer.Option(help="Deductive coding straight into this framework's constructs (e.g. ivpd).")] = None,
+    batch: Annotated[bool, typer.Option("--batch", help="Submit through the provider's Batch API (half price, within 24 h); see 'batches'.")] = False,
     as_json: Json = False,
 ) -> None:
     """Grounded-theory initial coding: propose codes for each segment, as suggestions only.
@@ -30,6 +33,11 @@ def code(
     be started again. Every quote is checked against the segment; ungrounded suggestions are kept
     for inspection but never offered for one-click acceptance.
     """
+    if batch:
+        if dry_run or framework:
+            raise CoderAssistError("--batch does not combine with --dry-run or --framework")
+        return submit_batch(wave=wave, source=source, limit=limit, provider=provider, model=model, base_url=base_url,
+                            as_json=as_json)  # fmt: skip
     with open_project() as proj:
         report = proj.code(provider=provider, model=model, base_url=base_url, wave=wave, source=source, limit=limit,
                            dry_run=dry_run, coder=state.coder, progress=None if as_json else RichProgress(),

@@ -409,3 +409,42 @@ migration(
     CREATE INDEX speaker_roles_speaker ON speaker_roles (speaker)
     """,
 )
+
+
+# Initial coding through a provider's batch API (issue 10): one row per submitted batch, keyed by
+# the provider's batch id, so status, collect and cancel work from another process or another day.
+# The segments' results are written as usual (llm_calls, suggestions) by collect, one transaction
+# per segment, under the batch's work key; a batch never writes the codebook. ``inputs`` keeps
+# per segment what the prompt showed (context and similar segment ids), ``redaction`` the
+# placeholders the sent text used (local only, to restore the replies), ``collected_at`` is set
+# once every line of the batch's output and error files has been stored.
+migration(
+    "m007_batches",
+    """
+    CREATE TABLE batches (
+        id TEXT PRIMARY KEY,
+        work_key TEXT NOT NULL,
+        run_id TEXT NOT NULL REFERENCES coding_runs (id),
+        actor TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        base_host TEXT,
+        prompt_id TEXT NOT NULL,
+        prompt_version TEXT NOT NULL,
+        prompt_sha256 TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        input_file_id TEXT NOT NULL,
+        segment_ids TEXT NOT NULL,
+        inputs TEXT NOT NULL DEFAULT '{}',
+        redaction TEXT NOT NULL DEFAULT '{}',
+        status TEXT NOT NULL,
+        output_file_id TEXT,
+        error_file_id TEXT,
+        counts TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        collected_at TEXT
+    );
+    CREATE INDEX batches_work_key ON batches (work_key)
+    """,
+)

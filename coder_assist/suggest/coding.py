@@ -24,6 +24,7 @@ from .lexicon import entity_abstractions
 from .prompts import PromptTemplate, load_prompt
 from .providers import CodingInput, HeuristicProvider, Provider, ProviderReply, SimilarSegment
 from .redact import Redactor, redactor_for
+from .reuse import EMBEDDER as REUSE_EMBEDDER, MeaningIndex
 from ..store.tokens import default_counter
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ class CodingRun:
         self.actor = actor
         self.cfg = store.config
         if isinstance(provider, HeuristicProvider):  # offline heuristics: their source is the "prompt"
+            self._bind_meaning()
             self.prompt: PromptTemplate | None = None
             self.prompt_sha = provider.source_sha256()
             self.prompt_version = "1"
@@ -101,14 +103,27 @@ class CodingRun:
         self.key = work_key(provider, self.prompt_sha, framework)
         self.redactor: Redactor | None = redactor_for(self.cfg.privacy, queries.participants(self.conn), provider.remote)
 
+    def _bind_meaning(self) -> None:
+        """Meaning-based constant comparison for a heuristic provider that supports it
+        (``use_meaning``): with the project's embedder when it is the one the reuse threshold was
+        calibrated for (``reuse.EMBEDDER``, local MiniLM), else none (lexical reuse only). Done
+        before the work key, which records it through the provider's params."""
+        use = getattr(self.provider, "use_meaning", None)
+        if use is None:
+            return
+        embedder = self.vectors.embedder if self.vectors is not None and self.framework is None else None
+        use(MeaningIndex(embedder.embed, embedder.name) if embedder is not None and embedder.name == REUSE_EMBEDDER else None)
+
     # -- inputs -------------------------------------------------------------------------------
     def _codebook(self) -> list[str]:
         if self.framework is not None:
             return [f"{c.name}: {c.definition} Use when: {' '.join(c.include)} Not when: {' '.join(c.exclude)}"
                     for c in self.framework.constructs]  # fmt: skip
+        # A prompt shows the 60 most used codes; a heuristic provider compares with the whole codebook.
+        limit = "" if self.prompt is None else " LIMIT 60"
         rows = self.conn.execute(
             "SELECT c.label, count(g.id) AS n FROM codes c LEFT JOIN codings g ON g.code_id = c.id AND g.active = 1"
-            " WHERE c.active = 1 AND c.kind = 'initial' GROUP BY c.id ORDER BY n DESC, c.label LIMIT 60"
+            " WHERE c.active = 1 AND c.kind = 'initial' GROUP BY c.id ORDER BY n DESC, c.label" + limit
         ).fetchall()
         return [r["label"] for r in rows]
 

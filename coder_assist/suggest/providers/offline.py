@@ -15,10 +15,15 @@ that does not overlap the process code's quote.
 
 Constant comparison: a label close to an accepted code reuses that code; a label close to one
 proposed earlier in the same work (this run, and earlier runs of the same work key, passed as
-``CodingInput.earlier_labels``) reuses that label. "Close" (``close``): the same polarity
-(plain, negated, unable, obliged), the same verb stem, and objects alike: a Jaccard similarity of
-at least 0.5 between the stems of the object's words before its first preposition, or of at
-least 0.6 between the stems of all its words.
+``CodingInput.earlier_labels``) reuses that label. Accepted codes are compared first, then the
+earlier labels; for each, the lexical rule first, then the meaning rule. Lexically close
+(``close``): the same polarity (plain, negated, unable, obliged), the same verb stem, and objects
+alike: a Jaccard similarity of at least 0.5 between the stems of the object's words before its
+first preposition, or of at least 0.6 between the stems of all its words. Close in meaning (only
+when a coding run binds a ``reuse.MeaningIndex`` with ``use_meaning``, which it does for the
+MiniLM embedder): the labels' embeddings have a cosine similarity of at least the calibrated
+``reuse.THRESHOLD``, and no guard blocks the pair (a different polarity, opposite verbs). The
+rationale names the rule and, for meaning, the similarity and the label the parse gave.
 
 Segments that are not English (the ``language`` setting, or a segment whose function words are
 not English) get no process code: at most one conservative in-vivo code, the strongest YAKE key
@@ -35,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import lexicon, nlp
+from .. import lexicon, nlp, reuse
 from .base import CodeProposal, CodingInput, ProposedCode, ProviderReply, Usage
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*", re.UNICODE)
@@ -146,16 +151,27 @@ class OfflineProvider:
         self._memory: list[str] = []  # process labels proposed by this provider object (one run)
         self._signatures: dict[str, Signature | None] = {}
         self._stopwords: dict[str, frozenset[str]] | None = None
+        self._meaning: reuse.MeaningIndex | None = None
+        self._pool: list[str] = []  # earlier labels and this run's, for the meaning rule (a list that only grows)
+        self._pool_src: list[str] | None = None
 
     def params(self) -> dict[str, Any]:
-        return {"language": self.language, "max_codes": self.max_codes}
+        out: dict[str, Any] = {"language": self.language, "max_codes": self.max_codes}
+        if self._meaning is not None:  # the decisions depend on the embedder and the fitted threshold
+            out["meaning_reuse"] = self._meaning.identity()
+        return out
+
+    def use_meaning(self, index: reuse.MeaningIndex | None) -> None:
+        """Compare labels by meaning too (``None``: lexically only). Set by a coding run before its
+        work key is computed, so the key (``params``) says whether meaning-based reuse was on."""
+        self._meaning = index
 
     @staticmethod
     def source_sha256() -> str:
-        """The heuristics' own source (this module, ``nlp``, ``lexicon``) and the pipeline's
+        """The heuristics' own source (this module, ``nlp``, ``lexicon``, ``reuse``) and the pipeline's
         checked file hashes: recorded as the 'prompt' hash so any change shows in the work key."""
         digest = hashlib.sha256()
-        for path in (Path(__file__), Path(nlp.__file__), Path(lexicon.__file__)):
+        for path in (Path(__file__), Path(nlp.__file__), Path(lexicon.__file__), Path(reuse.__file__)):
             digest.update(path.read_bytes())
         digest.update(repr(sorted(nlp.PIPELINE_FILES_SHA256.items())).encode())
         return digest.hexdigest()
@@ -250,24 +266,51 @@ class OfflineProvider:
             codes.append(vivo)
         return codes
 
+    def _accepted_match(self, c: _Candidate, item: CodingInput) -> tuple[str, str] | None:
+        """The accepted code ``c`` reuses and why: the lexical rule first, then the meaning rule."""
+        sig = self._signature(c.label)
+        code = next((code for code in item.codebook if close(sig, self._signature(code))), None)
+        if code:
+            return code, f"; lexically close (same verb, objects alike) to the accepted code '{code}', so it reuses it (constant comparison)"
+        if self._meaning is not None and (m := self._meaning.best(c.label, item.codebook)) is not None:
+            return m.label, (f"; close in meaning ({m.similarity:.2f}) to the accepted code '{m.label}', so it reuses it "
+                             f"instead of '{c.label}' (constant comparison)")  # fmt: skip
+        return None
+
     def _process_code(self, c: _Candidate, item: CodingInput) -> ProposedCode:
         sig = self._signature(c.label)
-        reused = next((code for code in item.codebook if close(sig, self._signature(code))), None)
         label, why = c.label, ""
+        match = self._accepted_match(c, item)
+        reused = match[0] if match else None
+        if match:
+            why = match[1]
         if reused:
-            label, why = reused, f"; close to the accepted code '{reused}', so it reuses it (constant comparison)"
+            label = reused
         else:
             earlier = next((e for e in [*item.earlier_labels, *self._memory] if close(sig, self._signature(e))), None)
             if earlier and earlier != c.label:
-                label, why = earlier, f"; close to '{earlier}', proposed earlier in this work, so it reuses that label"
+                label, why = earlier, f"; lexically close to '{earlier}', proposed earlier in this work, so it reuses that label"
+            elif not earlier and self._meaning is not None and (m := self._meaning.best(c.label, self._earlier(item))) is not None:
+                label = m.label
+                why = (f"; close in meaning ({m.similarity:.2f}) to '{label}', proposed earlier in this work, so it reuses "
+                       f"that label instead of '{c.label}'")
         if label not in self._memory and not reused:
             self._memory.append(label)
+            if self._pool_src is not None and label not in self._pool:
+                self._pool.append(label)
         mood = {"not": " (negation kept)", "unable": " (inability kept)", "obliged": " (obligation kept)"}.get(c.negated, "")
         return ProposedCode(
             label=label, in_vivo=False, quote=item.text[c.start : c.end], reused_code=reused,
             rationale=f"Offline heuristic (dependency parse, not a model): the verb '{c.verb}' and its object or complement in the "
             f"dependency parse of this sentence, as a gerund{mood}{why}.",
         )  # fmt: skip
+
+    def _earlier(self, item: CodingInput) -> list[str]:
+        """Labels proposed earlier in this work (earlier runs, then this one), as one growing list."""
+        if self._pool_src is not item.earlier_labels:
+            self._pool_src = item.earlier_labels
+            self._pool = list(dict.fromkeys([*item.earlier_labels, *self._memory]))
+        return self._pool
 
     def _signature(self, label: str) -> Signature | None:
         if label not in self._signatures:

@@ -154,13 +154,23 @@ class Project:
     # -- suggestions -------------------------------------------------------------------------
     def code(self, *, wave: int | None = None, source: str | None = None, limit: int | None = None,
              dry_run: bool = False, coder: Who = None, progress: Progress | None = None, framework: str | None = None,
-             **llm: Unpack[LLM]) -> RunReport:  # fmt: skip
+             max_cost: float | None = None, **llm: Unpack[LLM]) -> RunReport:  # fmt: skip
         """Initial coding: the provider proposes codes for each segment, as suggestions only.
-        With ``framework`` the coding is deductive, straight into that framework's constructs."""
+        With ``framework`` the coding is deductive, straight into that framework's constructs.
+        ``max_cost`` (USD) stops the run before a call would exceed it (default ``[budget]``)."""
         fw = self.framework(framework) if framework else None
         prov = self._deductive(fw, **llm) if fw is not None else self._provider(**llm)
         return run_coding(self.store, self.vectors, prov, self.actor(coder), wave=wave, source=source, limit=limit,
-                          dry_run=dry_run, progress=progress, framework=fw)  # fmt: skip
+                          dry_run=dry_run, progress=progress, framework=fw, max_cost=max_cost)  # fmt: skip
+
+    def recode(self, wave: int, *, limit: int | None = None, dry_run: bool = False, max_cost: float | None = None,
+               coder: Who = None, progress: Progress | None = None, **llm: Unpack[LLM]) -> RunReport:  # fmt: skip
+        """Code a (new) wave with the accepted codebook: a model applies the codes with their
+        definitions and examples and proposes new codes only where none fits (offline: the
+        heuristics with constant comparison against the whole codebook). Only segments not yet
+        coded under this provider, prompt and codebook are sent: an unchanged re-run sends nothing."""
+        return run_coding(self.store, self.vectors, self._provider(**llm), self.actor(coder), wave=wave,
+                          limit=limit, dry_run=dry_run, progress=progress, max_cost=max_cost, apply_codebook=True)  # fmt: skip
 
     def code_batch(self, *, wave: int | None = None, source: str | None = None, limit: int | None = None,
                    coder: Who = None, **llm: Unpack[LLM]) -> Any:  # fmt: skip

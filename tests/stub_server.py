@@ -58,6 +58,13 @@ class StubState:
         self.files: dict[str, dict] = {}
         self.batches: dict[str, dict] = {}
         self.counter = 0
+        self.latency = 0.0
+        """Seconds each live chat reply takes (benchmarks: a fixed model latency)."""
+        self.fault_every = 0
+        """Every n-th live chat request fails once (429 with Retry-After, then 500, alternating); 0: none."""
+        self.chats = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0
 
 
 def _codes(segment: str, system: str) -> dict:
@@ -171,6 +178,26 @@ def _chat_reply(state: StubState, body: dict) -> tuple[int, dict, dict[str, str]
     if "HALLUCINATE" in segment:
         payload["codes"][0]["quote"] = "we signed a ten-year exclusive deal with the regulator"
     return 200, _completion(body, payload), None
+
+
+def _live_chat(state: StubState, body: dict) -> tuple[int, dict, dict[str, str] | None]:
+    """A live chat request: the benchmark knobs (latency, injected faults, in-flight count), then the reply."""
+    with state.lock:
+        state.chats += 1
+        n = state.chats
+        state.in_flight += 1
+        state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
+    try:
+        if state.latency:
+            time.sleep(state.latency)
+        if state.fault_every and n % state.fault_every == 0:
+            if (n // state.fault_every) % 2:
+                return 429, {"error": {"message": "rate limited", "type": "rate_limit"}}, {"Retry-After": "0.5"}
+            return 500, {"error": {"message": "internal error", "type": "server_error"}}, None
+        return _chat_reply(state, body)
+    finally:
+        with state.lock:
+            state.in_flight -= 1
 
 
 # -- the Batch API (files and batches), in memory ------------------------------------------------
@@ -293,6 +320,7 @@ def _run_batch(state: StubState, b: dict) -> None:
 def make_handler(state: StubState) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
 
         def log_message(self, *args: object) -> None:
             pass
@@ -324,6 +352,10 @@ def make_handler(state: StubState) -> type[BaseHTTPRequestHandler]:
                 if isinstance(routed, bytes):
                     return self._send_bytes(200, routed, "application/octet-stream")
                 return self._send(*routed)
+            if path == "/stub/stats":  # for benchmarks that run the stub in its own process
+                with state.lock:
+                    return self._send(200, {"chats": state.chats, "peak_in_flight": state.peak_in_flight,
+                                            "messages": [r["body"].get("messages", []) for r in state.requests]})  # fmt: skip
             self._send(200, {"object": "list", "data": [{"id": "stub-model", "object": "model"}]})
 
         def do_POST(self) -> None:  # noqa: N802
@@ -333,21 +365,30 @@ def make_handler(state: StubState) -> type[BaseHTTPRequestHandler]:
                 return self._send(*_upload(state, self.headers.get("Content-Type", ""), raw))
             if path.startswith("/v1/batches"):
                 return self._send(*_batch_post(state, path, json.loads(raw or b"{}")))
-            status, obj, headers = _chat_reply(state, json.loads(raw or b"{}"))
+            status, obj, headers = _live_chat(state, json.loads(raw or b"{}"))
             self._send(status, obj, headers)
 
     return Handler
 
 
-def start(port: int = 0) -> tuple[ThreadingHTTPServer, StubState]:
-    """Start the stub on 127.0.0.1 in a daemon thread; port 0 picks a free one."""
+def start(port: int = 0, latency: float = 0.0, fault_every: int = 0) -> tuple[ThreadingHTTPServer, StubState]:
+    """Start the stub on 127.0.0.1 in a daemon thread; port 0 picks a free one. ``latency`` and
+    ``fault_every`` are for benchmarks (see :class:`StubState`)."""
     state = StubState()
+    state.latency, state.fault_every = latency, fault_every
     server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(state))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, state
 
 
 if __name__ == "__main__":
-    srv, _ = start(int(sys.argv[1]) if len(sys.argv) > 1 else PORT)
-    print(f"stub OpenAI server on http://127.0.0.1:{srv.server_address[1]}/v1")
+    import argparse
+
+    ap = argparse.ArgumentParser(description="A small OpenAI-compatible stub server on 127.0.0.1.")
+    ap.add_argument("port", nargs="?", type=int, default=PORT)
+    ap.add_argument("--latency", type=float, default=0.0, help="seconds per live chat reply")
+    ap.add_argument("--fault-every", type=int, default=0, help="every n-th chat request fails once (429 / 500)")
+    args = ap.parse_args()
+    srv, _ = start(args.port, latency=args.latency, fault_every=args.fault_every)
+    print(f"stub OpenAI server on http://127.0.0.1:{srv.server_address[1]}/v1", flush=True)
     threading.Event().wait()

@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 from coder_assist import Project
 from coder_assist.cli import app
 from coder_assist.suggest import batch as batch_mod
-from coder_assist.suggest.batch import BatchError
-from coder_assist.suggest.coding import CodingRun
+from coder_assist.suggest.batch import BatchError, request_body
+from coder_assist.suggest.coding import CodingRun, select_segments
 from coder_assist.suggest.prompts import load_prompt
 from coder_assist.suggest.providers.openai_compat import OpenAICompatProvider
 
@@ -315,15 +315,21 @@ def test_live_batch_bodies_are_the_live_requests_and_both_paths_share_the_work(p
     sent = proj.code_batch(provider=provider(url), limit=1)
     (line,) = [json.loads(x) for x in state.files[sent.input_file_id]["content"].decode().splitlines()]
     assert state.batches[sent.batch_id]["metadata"] == {"coder_assist_work_key": proj.batches(refresh=False)[0]["work_key"]}
-    # The same segment coded live (run_coding does not look at batches): the very same request body.
-    proj.code(provider=provider(url), limit=1)
+    # A live run skips the segment the batch holds, and sends the very body a batch line would carry.
+    live = proj.code(provider=provider(url), limit=1)
     live_body = state.requests[-1]["body"]
-    assert live_body == {**line["body"], "stream": False}
+    (live_segment,) = [r[0] for r in proj.conn.execute("SELECT segment_id FROM llm_calls WHERE run_id = ?", (live.run_id,))]
+    assert live_segment != line["custom_id"]
+    run = CodingRun(proj.store, proj.vectors, provider(url), "ann")
+    seg = next(s for s in select_segments(proj.conn, wave=None, source=None, include_researchers=False)
+               if s["id"] == live_segment)  # fmt: skip
+    item, _ = run.build_input(seg, run._codebook(), has_codings=False)
+    assert live_body == {**request_body(run.provider, item.system, item.user), "stream": False}
     proj.batches(provider=provider(url))
     report = proj.collect_batches(provider=provider(url))
-    assert report.skipped_done == 1 and report.coding.coded == 0  # the live run got there first: no duplicate
+    assert report.coding.coded == 1  # the batch's own segment, once
     rest = proj.code_batch(provider=provider(url))
-    assert rest.selected == SEGMENTS - 1 and rest.skipped_done == 1
+    assert rest.selected == SEGMENTS - 2 and rest.skipped_done == 2
     assert proj.collect_batches(provider=provider(url)).collected == []  # still in progress
     assert proj.collect_batches(provider=provider(url)).collected == [rest.batch_id]
     _assert_coded_once(proj)

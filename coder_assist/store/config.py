@@ -33,6 +33,12 @@ class ProviderSection(_Section):
     seed: int | None = 42
     timeout: float = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=5, ge=1, le=20)
+    concurrency: int = Field(default=4, ge=1, le=64)
+    """Model calls in flight at once during a coding run (halved on a 429, grown back as calls succeed)."""
+    rpm: int = Field(default=0, ge=0)
+    """Client-side limit of requests per minute (0: none)."""
+    tpm: int = Field(default=0, ge=0)
+    """Client-side limit of prompt tokens per minute (0: none)."""
     structured_output: str = "auto"
     """``auto`` (json_schema, falling back to function calling, then JSON mode) or one of them."""
     language: str = "en"
@@ -63,6 +69,11 @@ DEFAULT_PRICES = {
     "gpt-4.1-mini": (0.40, 1.60),
     "gpt-4.1": (2.00, 8.00),
 }
+
+
+class BudgetSection(_Section):
+    max_cost_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    """Stop a coding run before a call would take its cost above this (USD); ``--max-cost`` overrides."""
 
 
 class EmbedderSection(_Section):
@@ -96,6 +107,7 @@ class Config(_Section):
     ingest: IngestSection = IngestSection()
     privacy: PrivacySection = PrivacySection()
     coding: CodingSection = CodingSection()
+    budget: BudgetSection = BudgetSection()
     prices: dict[str, tuple[float, float]] = DEFAULT_PRICES
 
     @classmethod

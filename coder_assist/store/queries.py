@@ -119,3 +119,17 @@ def status(conn: sqlite3.Connection) -> dict[str, Any]:
         "codings": one("SELECT count(*) FROM codings WHERE active = 1"),
         "events": one("SELECT count(*) FROM events"),
     }  # fmt: skip
+
+
+#: Batch states whose segments are still held (running, or finished but not yet collected).
+BATCH_PENDING = ("validating", "in_progress", "finalizing", "cancelling", "completed")
+
+
+def pending_segments(conn: sqlite3.Connection, key: str) -> set[str]:
+    """Segments held by a batch of this work key that is still running or not yet collected."""
+    marks = ",".join("?" * len(BATCH_PENDING))
+    held: set[str] = set()
+    for (ids,) in conn.execute(f"SELECT segment_ids FROM batches WHERE work_key = ? AND collected_at IS NULL"
+                               f" AND status IN ({marks})", (key, *BATCH_PENDING)):  # fmt: skip
+        held.update(json.loads(ids))
+    return held

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import CoderAssistError
 from ..store import audit
 from ..store import queries
+from ..store.queries import pending_segments
 from ..store.db import transaction, utcnow
 from .coding import CodingRun, RunReport, select_segments
 from .providers import CodeProposal, CodingInput, Provider, ProviderReply, SimilarSegment, Usage
@@ -46,7 +47,7 @@ DISCOUNT = 0.5
 """Batch requests cost half the live price (OpenAI's Batch API pricing)."""
 ACTIVE = ("validating", "in_progress", "finalizing", "cancelling")
 """Remote states that can still change."""
-PENDING = (*ACTIVE, "completed")
+PENDING = queries.BATCH_PENDING
 """A batch in one of these states, not yet collected, holds its segments: submit skips them."""
 T = TypeVar("T")
 
@@ -169,16 +170,6 @@ def _same_host(row: sqlite3.Row, provider: Provider) -> None:
     if row["base_host"] != provider.base_host:
         raise BatchError(f"batch {row['id']} was submitted to {row['base_host']}, not {provider.base_host} "
                          "(give its endpoint with --base-url)")  # fmt: skip
-
-
-def pending_segments(conn: sqlite3.Connection, key: str) -> set[str]:
-    """Segments held by a batch of this work key that is still running or not yet collected."""
-    marks = ",".join("?" * len(PENDING))
-    held: set[str] = set()
-    for (ids,) in conn.execute(f"SELECT segment_ids FROM batches WHERE work_key = ? AND collected_at IS NULL"
-                               f" AND status IN ({marks})", (key, *PENDING)):  # fmt: skip
-        held.update(json.loads(ids))
-    return held
 
 
 def _refresh(conn: sqlite3.Connection, client: Any, row: sqlite3.Row, actor: str) -> sqlite3.Row:

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from ..store.context import StoreContext
     from ..store.vectors import Vectors
 
+APPLY_PROMPT = "codebook-application"
+
+
 @dataclass
 class RunReport:
     run_id: str | None
@@ -53,6 +56,18 @@ class RunReport:
     dry_run: bool = False
     interrupted: bool = False
     warnings: list[str] = field(default_factory=list)
+    max_cost_usd: float | None = None
+    """The cost cap of this run (``--max-cost`` or ``[budget] max_cost_usd``), if any."""
+    budget_stopped: bool = False
+    """The run stopped before a call would have taken its cost above the cap."""
+    left_undone: int = 0
+    """Selected segments not coded because the cap was reached."""
+    by_wave: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Dry run: segments, prompt and completion tokens and cost per wave (``none``: no wave)."""
+    concurrency: int = 1
+    """Calls in flight at most; ``throttles`` 429s seen, ``lowest_window`` the window they left."""
+    throttles: int = 0
+    lowest_window: int = 1
 
 
 def work_key(provider: Provider, prompt_sha: str, framework: Any = None) -> str:
@@ -76,7 +91,7 @@ def select_segments(
         where.append(queries.PARTICIPANT_TALK)
     return conn.execute(
         "SELECT s.id, s.text, s.speaker, s.start, s.end, s.turn_id, t.idx AS turn, d.id AS document_id,"
-        " d.name AS source FROM segments s JOIN turns t ON t.id = s.turn_id JOIN documents d ON d.id = s.document_id"
+        " d.name AS source, d.wave FROM segments s JOIN turns t ON t.id = s.turn_id JOIN documents d ON d.id = s.document_id"
         f" LEFT JOIN participants p ON p.speaker = s.speaker WHERE {' AND '.join(where)} ORDER BY d.name, s.idx",
         params,
     ).fetchall()
@@ -85,8 +100,10 @@ def select_segments(
 class CodingRun:
     """One run of a provider over a selection of segments."""
 
-    def __init__(self, store: StoreContext, vectors: Vectors, provider: Provider, actor: str, framework: Any = None) -> None:
+    def __init__(self, store: StoreContext, vectors: Vectors, provider: Provider, actor: str, framework: Any = None,
+                 apply_codebook: bool = False) -> None:  # fmt: skip
         self.framework = framework
+        self.apply_codebook = apply_codebook and framework is None and not isinstance(provider, HeuristicProvider)
         self.vectors = vectors
         self.conn = store.conn
         self.provider = provider
@@ -98,9 +115,13 @@ class CodingRun:
             self.prompt_sha = provider.source_sha256()
             self.prompt_version = "1"
         else:
-            self.prompt = load_prompt(provider.prompt_id)
+            self.prompt = load_prompt(APPLY_PROMPT if self.apply_codebook else provider.prompt_id)
             self.prompt_sha, self.prompt_version = self.prompt.sha256, self.prompt.version
-        self.key = work_key(provider, self.prompt_sha, framework)
+        self.prompt_id = self.prompt.id if self.prompt is not None else provider.prompt_id
+        self.codebook_sha = ""
+        if self.apply_codebook:  # the codebook is part of the work: a changed codebook is new work
+            self.codebook_sha = hashlib.sha256("\n".join(self._codebook()).encode()).hexdigest()
+        self.key = work_key(provider, self.prompt_sha + self.codebook_sha, framework)
         self.redactor: Redactor | None = redactor_for(self.cfg.privacy, queries.participants(self.conn), provider.remote)
 
     def _bind_meaning(self) -> None:
@@ -116,6 +137,8 @@ class CodingRun:
 
     # -- inputs -------------------------------------------------------------------------------
     def _codebook(self) -> list[str]:
+        if self.apply_codebook:
+            return self._codebook_entries()
         if self.framework is not None:
             return [f"{c.name}: {c.definition} Use when: {' '.join(c.include)} Not when: {' '.join(c.exclude)}"
                     for c in self.framework.constructs]  # fmt: skip
@@ -126,6 +149,22 @@ class CodingRun:
             " WHERE c.active = 1 AND c.kind = 'initial' GROUP BY c.id ORDER BY n DESC, c.label" + limit
         ).fetchall()
         return [r["label"] for r in rows]
+
+    def _codebook_entries(self) -> list[str]:
+        """Every accepted initial code with its definition and up to two coded examples (the
+        codebook-application prompt), most used first."""
+        rows = self.conn.execute(
+            "SELECT c.id, c.label, c.definition, count(g.id) AS n FROM codes c LEFT JOIN codings g ON g.code_id = c.id"
+            " AND g.active = 1 WHERE c.active = 1 AND c.kind = 'initial' GROUP BY c.id ORDER BY n DESC, c.label"
+        ).fetchall()  # fmt: skip
+        out = []
+        for r in rows:
+            examples = [e[0] for e in self.conn.execute(
+                "SELECT substr(d.text, g.start + 1, min(g.end - g.start, 240)) FROM codings g JOIN documents d"
+                " ON d.id = g.document_id WHERE g.code_id = ? AND g.active = 1 ORDER BY g.id LIMIT 2", (r["id"],))]  # fmt: skip
+            line = r["label"] + (f": {r['definition']}" if r["definition"] else "")
+            out.append(line + "".join(f'\n  e.g. "{" ".join(x.split())}"' for x in examples))
+        return out
 
     def _context(self, seg: sqlite3.Row) -> tuple[str, list[int]]:
         n = self.cfg.coding.context_turns
@@ -184,11 +223,27 @@ class CodingRun:
         for seg in segments:
             item, _ = self.build_input(seg, codebook, has_codings=False)
             texts.append(item.system + "\n" + item.user if self.prompt else item.text)
-        report.prompt_tokens = sum(counter.count_many(texts))
+        counts = counter.count_many(texts)
         per = 0 if self.prompt is None else self.cfg.coding.completion_tokens_estimate
+        report.prompt_tokens = sum(counts)
         report.completion_tokens = per * len(segments)
         report.tokens_estimated = True
         report.cost_usd = self.cost(report.prompt_tokens, report.completion_tokens)
+        for seg, n in zip(segments, counts):
+            w = report.by_wave.setdefault("none" if seg["wave"] is None else str(seg["wave"]),
+                                          {"segments": 0, "prompt_tokens": 0, "completion_tokens": 0})  # fmt: skip
+            w["segments"] += 1
+            w["prompt_tokens"] += n
+            w["completion_tokens"] += per
+        for w in report.by_wave.values():
+            w["cost_usd"] = self.cost(w["prompt_tokens"], w["completion_tokens"])
+
+    def call_estimate(self, item: CodingInput) -> float:
+        """The cost one call is expected to take (prompt counted, completion estimated), for the cap."""
+        if self.prompt is None or not self.provider.remote:
+            return 0.0
+        tokens = default_counter().count_many([item.system + "\n" + item.user])[0]
+        return self.cost(tokens, self.cfg.coding.completion_tokens_estimate) or 0.0
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
         if not self.provider.remote:
@@ -209,12 +264,12 @@ class CodingRun:
                 "INSERT INTO coding_runs (id, work_key, actor, provider, model, base_host, prompt_id, prompt_version,"
                 " prompt_sha256, params, redaction, selection, status, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, self.key, self.actor, self.provider.name, self.provider.model, self.provider.base_host,
-                 self.provider.prompt_id, self.prompt_version, self.prompt_sha, json.dumps(self.provider.params()),
+                 self.prompt_id, self.prompt_version, self.prompt_sha, json.dumps(self.provider.params()),
                  json.dumps(redaction), json.dumps({"segments": len(segments)}), "running", utcnow()),
             )  # fmt: skip
             audit.append(self.conn, self.actor, "coding-run-start", {
                 "run_id": run_id, "provider": self.provider.name, "model": self.provider.model,
-                "base_host": self.provider.base_host, "prompt_id": self.provider.prompt_id,
+                "base_host": self.provider.base_host, "prompt_id": self.prompt_id, "codebook_sha256": self.codebook_sha or None,
                 "prompt_sha256": self.prompt_sha, "params": self.provider.params(), "segments": len(segments),
                 "redaction": redaction,
             })  # fmt: skip
@@ -223,11 +278,18 @@ class CodingRun:
         try:
             codebook = self._codebook()
             has_codings = queries.has_codings(self.conn)
-            for seg in segments:
-                item, context_ids = self.build_input(seg, codebook, has_codings)
-                reply = self.provider.propose(item)
-                self._store(run_id, seg, item, context_ids, reply, report)
-                progress.advance()
+            width = int(getattr(self.provider, "concurrency", 1) or 1)
+            if width > 1 and not isinstance(self.provider, HeuristicProvider):
+                self._run_concurrent(run_id, segments, codebook, has_codings, width, report, progress)
+            else:
+                for n, seg in enumerate(segments):
+                    item, context_ids = self.build_input(seg, codebook, has_codings)
+                    if self._over_budget(report, self.call_estimate(item)):
+                        report.left_undone = len(segments) - n
+                        break
+                    reply = self.provider.propose(item)
+                    self._store(run_id, seg, item, context_ids, reply, report)
+                    progress.advance()
             status = "finished"
         finally:
             progress.end()
@@ -237,6 +299,67 @@ class CodingRun:
                 self.conn.execute("UPDATE coding_runs SET status = ?, counts = ?, finished_at = ? WHERE id = ?",
                                   (status, json.dumps(counts), utcnow(), run_id))  # fmt: skip
                 audit.append(self.conn, self.actor, "coding-run-end", {"run_id": run_id, "status": status, **counts})
+
+    def _over_budget(self, report: RunReport, next_call: float, in_flight: float = 0.0) -> bool:
+        """Whether a call expected to cost ``next_call`` would take the run above its cap."""
+        cap = report.max_cost_usd
+        if cap is None or report.cost_usd is None:
+            return False
+        if report.cost_usd + in_flight + next_call > cap:
+            report.budget_stopped = True
+            return True
+        return False
+
+    def _run_concurrent(self, run_id: str, segments: list[sqlite3.Row], codebook: list[str], has_codings: bool,
+                        width: int, report: RunReport, progress: Progress) -> None:  # fmt: skip
+        """Up to ``width`` calls in flight on worker threads (fewer while the pacer is throttled).
+        Inputs are built and replies stored on this thread, one transaction per segment and in
+        segment order (so a run's ids do not depend on which reply came back first; at most
+        ``4 x width`` replies wait for an earlier one). A killed run keeps every stored segment and
+        the next run redoes the rest."""
+        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+        from .pacing import Pacer
+
+        pacer = Pacer(width, int(getattr(self.provider, "rpm", 0) or 0), int(getattr(self.provider, "tpm", 0) or 0))
+        self.provider.pacer = pacer  # type: ignore[attr-defined]
+        report.concurrency = width
+        flight: dict[Future[ProviderReply], int] = {}
+        slots: dict[int, tuple[sqlite3.Row, CodingInput, list[int], float, ProviderReply | None]] = {}
+        submitted = stored = 0
+        stopped = False
+        pool = ThreadPoolExecutor(width, thread_name_prefix="coder-assist-call")
+        try:
+            while True:
+                while not stopped and len(flight) < pacer.window and submitted - stored < 4 * width:
+                    if submitted == len(segments):
+                        stopped = True
+                        break
+                    seg = segments[submitted]
+                    item, context_ids = self.build_input(seg, codebook, has_codings)
+                    estimate = self.call_estimate(item)
+                    if self._over_budget(report, estimate, sum(slots[i][3] for i in flight.values())):
+                        report.left_undone = len(segments) - submitted
+                        stopped = True
+                        break
+                    flight[pool.submit(self.provider.propose, item)] = submitted
+                    slots[submitted] = (seg, item, context_ids, estimate, None)
+                    submitted += 1
+                if not flight:
+                    break
+                done, _ = wait(list(flight), return_when=FIRST_COMPLETED)
+                for fut in done:
+                    i = flight.pop(fut)
+                    slots[i] = (*slots[i][:4], fut.result())
+                while stored in slots and slots[stored][4] is not None:
+                    seg, item, context_ids, _, reply = slots.pop(stored)
+                    self._store(run_id, seg, item, context_ids, reply, report)  # type: ignore[arg-type]
+                    stored += 1
+                    progress.advance()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            self.provider.pacer = None  # type: ignore[attr-defined]
+            report.throttles, report.lowest_window = pacer.throttles, pacer.lowest
 
     def _store(self, run_id: str, seg: sqlite3.Row, item: CodingInput, context_ids: list[int],
                reply: ProviderReply, report: RunReport) -> None:  # fmt: skip
@@ -301,17 +424,31 @@ class CodingRun:
 def run_coding(
     store: StoreContext, vectors: Vectors, provider: Provider, actor: str, *, wave: int | None = None, source: str | None = None,
     limit: int | None = None, dry_run: bool = False, progress: Progress | None = None, framework: Any = None,
+    max_cost: float | None = None, apply_codebook: bool = False,
 ) -> RunReport:  # fmt: skip
-    """Select segments, skip those already done with the same work key, and code the rest.
-    With ``framework``, coding is deductive: into that framework's constructs."""
+    """Select segments, skip those already done with the same work key (or waiting in a batch of
+    it), and code the rest. With ``framework``, coding is deductive: into that framework's
+    constructs. ``max_cost`` (default ``[budget] max_cost_usd``) stops the run before a call would
+    take its cost above it; what is left undone is counted in the report. ``apply_codebook``
+    (re-coding a wave) asks a model with the codebook-application prompt: the accepted codes
+    with their definitions and examples first, new codes only where none fits; the codebook is
+    part of the work key, so a changed codebook re-codes and an unchanged one does not."""
+    from ..errors import CoderAssistError
     from ..progress import NoProgress
 
-    run = CodingRun(store, vectors, provider, actor, framework)
-    report = RunReport(None, provider.name, provider.model, dry_run=dry_run)
+    if apply_codebook:
+        _check_recode(store.conn, wave)
+    run = CodingRun(store, vectors, provider, actor, framework, apply_codebook)
+    cap = max_cost if max_cost is not None else store.config.budget.max_cost_usd
+    report = RunReport(None, provider.name, provider.model, dry_run=dry_run, max_cost_usd=cap)
+    if cap is not None and run.prompt is not None and run.cost(1_000_000, 0) is None:
+        raise CoderAssistError(f"no price known for model {provider.model!r}: add it under [prices] in the config "
+                               "to use a cost cap")  # fmt: skip
     segments = select_segments(store.conn, wave=wave, source=source,
                                include_researchers=store.config.coding.include_researchers)  # fmt: skip
     done = {r[0] for r in store.conn.execute(
         "SELECT segment_id FROM llm_calls WHERE work_key = ? AND status = 'ok'", (run.key,))}  # fmt: skip
+    done |= queries.pending_segments(store.conn, run.key)
     todo = [s for s in segments if s["id"] not in done]
     report.skipped_done = len(segments) - len(todo)
     if limit is not None:
@@ -328,6 +465,17 @@ def run_coding(
     if todo:
         run.run(todo, report, progress or NoProgress())
     return report
+
+
+def _check_recode(conn: sqlite3.Connection, wave: int | None) -> None:
+    """Re-coding needs a wave with documents and a codebook to apply."""
+    from ..errors import CoderAssistError
+
+    waves = sorted({r[0] for r in conn.execute("SELECT DISTINCT wave FROM documents WHERE current = 1 AND wave IS NOT NULL")})
+    if wave is not None and wave not in waves:
+        raise CoderAssistError(f"wave {wave} has no documents (waves: {', '.join(map(str, waves)) or 'none'})")
+    if conn.execute("SELECT 1 FROM codes WHERE active = 1 AND kind = 'initial' LIMIT 1").fetchone() is None:
+        raise CoderAssistError("the codebook is empty: accept some codes first ('code', then 'review'); recode applies them")
 
 
 def provenance_of(conn: sqlite3.Connection, suggestion_id: int) -> dict[str, Any]:

@@ -15,5 +15,6 @@ def register_providers(register: Callable[[str, Callable[..., Any]], None]) -> N
     register("offline", lambda cfg: OfflineProvider(language=cfg.language))
     register("openai", lambda cfg: OpenAICompatProvider(
         cfg.model, cfg.base_url, temperature=cfg.temperature, seed=cfg.seed, timeout=cfg.timeout,
-        max_attempts=cfg.max_attempts, method=cfg.structured_output,
+        max_attempts=cfg.max_attempts, method=cfg.structured_output, concurrency=cfg.concurrency, rpm=cfg.rpm,
+        tpm=cfg.tpm,
     ))  # fmt: skip

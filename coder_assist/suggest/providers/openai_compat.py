@@ -15,6 +15,7 @@ import ipaddress
 import json
 import os
 import random
+import threading
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
@@ -23,6 +24,7 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ValidationError
 
+from ..pacing import Pacer
 from .base import CodeProposal, CodingInput, ProviderReply, Usage
 
 METHODS = ("json_schema", "function_calling", "json_mode")
@@ -49,6 +51,7 @@ class OpenAICompatProvider:
         self, model: str, base_url: str = "", api_key: str | None = None, *, temperature: float = 0.0,
         seed: int | None = 42, timeout: float = 60.0, max_attempts: int = 5, method: str = "auto",
         backoff_base: float = 1.0, backoff_max: float = 60.0, sleep: Callable[[float], None] = time.sleep,
+        concurrency: int = 4, rpm: int = 0, tpm: int = 0,
     ) -> None:  # fmt: skip
         if method not in ("auto", *METHODS):
             raise ValueError(f"unknown structured-output method {method!r}")
@@ -63,6 +66,12 @@ class OpenAICompatProvider:
         self.auto = method == "auto"
         self._sleep = sleep
         self._rng = random.Random(seed)
+        self.concurrency, self.rpm, self.tpm = concurrency, rpm, tpm
+        """Calls in flight at most, and client-side requests / tokens per minute (0: no limit)."""
+        self.pacer: Pacer | None = None
+        self._lock = threading.Lock()
+        self._bound_cache: dict[tuple[str, type[BaseModel]], Any] = {}
+        """Set by a concurrent run: shared rate limits and the adaptive window (``pacing.Pacer``)."""
 
     def params(self) -> dict[str, Any]:
         return {"temperature": self.temperature, "seed": self.seed, "structured_output": "auto" if self.auto else self.method}
@@ -77,6 +86,16 @@ class OpenAICompatProvider:
         )  # fmt: skip
 
     def _bound(self, method: str, schema_cls: type[BaseModel] = CodeProposal) -> Any:
+        """The chat model bound to a structured-output method, built once per provider and reused
+        by every call and worker thread (building a client per call costs more than a fast reply)."""
+        key = (method, schema_cls)
+        with self._lock:
+            bound = self._bound_cache.get(key)
+            if bound is None:
+                bound = self._bound_cache[key] = self._bind(method, schema_cls)
+        return bound
+
+    def _bind(self, method: str, schema_cls: type[BaseModel]) -> Any:
         chat = self._chat()
         schema = schema_cls.model_json_schema()
         if method == "json_schema":
@@ -97,11 +116,20 @@ class OpenAICompatProvider:
         import openai
 
         attempt = 0
+        pacer = self.pacer
+        tokens = sum(len(m[1]) for m in messages) // 4  # a rough count is enough for pacing
         while True:
             attempt += 1
             try:
-                return self._bound(method, schema_cls).invoke(messages), attempt
+                if pacer is not None:
+                    pacer.wait_turn(tokens)
+                message = self._bound(method, schema_cls).invoke(messages)
+                if pacer is not None:
+                    pacer.succeeded()
+                return message, attempt
             except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError) as exc:
+                if pacer is not None and isinstance(exc, openai.RateLimitError):
+                    pacer.throttled(_retry_after(getattr(exc, "response", None)))
                 if attempt >= self.max_attempts:
                     raise
                 self._sleep(self._delay(attempt, exc))

@@ -248,7 +248,9 @@ def test_example_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     rich = "".join(str(o.get("data", {})) for o in outputs if o.output_type in ("execute_result", "display_data"))
     assert f"kernel prefix: {sys.prefix}\n" in text
     for expected in ("wave 1: 10 files, 0 failures", "wave 2: 5 files, 0 failures", "deferred for later",
-                     "decision:  accept by ann", "audit chain intact", "is proposed again"):  # fmt: skip
+                     "decision:  accept by ann", "audit chain intact", "is proposed again",
+                     "segments to send, ", "earlier codes did not appear"):  # fmt: skip
         assert expected in text
     assert "accepted suggestion #" in text
     assert "coder-assist project study" in rich and "application/vnd.jupyter.widget-view+json" in rich
+    assert "<h2>Prevalence by wave and side</h2>" in rich  # the wave report's tables

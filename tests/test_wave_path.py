@@ -1,0 +1,62 @@
+"""The second wave of the fixtures from the command line, live against the stub on loopback:
+ingest -> recode (concurrent) and code --batch -> review -> wave report."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from coder_assist import Project
+from coder_assist.cli import app
+
+from . import stub_server
+from .conftest import FIXTURES
+
+
+def test_second_wave_add_recode_batch_review_report(tmp_path):
+    server, state = stub_server.start(0, latency=0.05)  # replies overlap: calls are concurrent
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    root = str(tmp_path / "p")
+    llm = ["--provider", "openai", "--model", "stub-model", "--base-url", url]
+    api = ["--provider", "openai", "--base-url", url]  # batches remember their model
+
+    def ca(*args: str) -> str:
+        r = CliRunner().invoke(app, ["-p", root, "--coder", "ann", *args])
+        assert r.exit_code == 0, (args, r.output)
+        return r.stdout
+
+    try:
+        ca("init", root, "--embedder", "hash")
+        ca("ingest", str(FIXTURES / "wave1"), "--wave", "1", "--attributes", str(FIXTURES / "participants.csv"))
+        ca("code", "--provider", "offline", "--source", "nw01_natarajan_procurement.md")
+        ca("review", "--accept-where", "grounded=true and in_vivo=false", "--yes")
+        ca("ingest", str(FIXTURES / "wave2"), "--wave", "2")
+        plan = ca("recode", "--wave", "2", *llm, "--dry-run")
+        assert plan.startswith("recode wave 2: ") and "already done with this codebook" in plan
+        ca("recode", "--wave", "2", *llm, "--limit", "12")
+        assert state.peak_in_flight > 1  # the default concurrency, against the stub
+        assert "0 segments to send" not in ca("recode", "--wave", "2", *llm, "--dry-run")  # the rest of the wave
+        sent = ca("code", "--wave", "2", "--batch", *llm, "--limit", "6")
+        assert "batch" in sent
+        ca("batches", "status", *api)
+        ca("batches", "status", *api)  # the stub completes a batch on its second look
+        collected = ca("batches", "collect", *api)
+        assert "6" in collected
+        ca("review", "--accept-where", "wave=2 and grounded=true", "--yes")
+        report = json.loads(ca("wave", "report", "2", "--json"))
+    finally:
+        server.shutdown()
+    assert report["coded"] is True and report["wave"] == 2
+    assert report["coverage"]["segments_with_suggestions"] == 12  # the batch's 6 are the wave's first, recoded too
+    assert report["agreement"]["codebook"]["suggestions"] > 0  # the stub reuses the first codebook code
+    assert report["agreement"]["codebook"]["accepted"] == report["agreement"]["codebook"]["suggestions"] - \
+        report["agreement"]["codebook"]["pending"] - report["agreement"]["codebook"]["rejected"]  # fmt: skip
+    assert report["new_codes"] and report["stopped"]  # wave 2 brought codes, and some wave-1 codes did not appear
+    with Project.open(root) as p:
+        rows = p.conn.execute("SELECT segment_id, work_key, count(*) FROM llm_calls WHERE status = 'ok'"
+                              " GROUP BY segment_id, work_key HAVING count(*) > 1").fetchall()  # fmt: skip
+        assert rows == [] and p.verify_audit() == []
+        calls = dict(p.conn.execute("SELECT r.prompt_id, count(*) FROM llm_calls c JOIN coding_runs r ON r.work_key = c.work_key"
+                                    " AND r.id = c.run_id WHERE c.status = 'ok' AND r.provider = 'openai' GROUP BY r.prompt_id"))  # fmt: skip
+        assert calls == {"codebook-application": 12, "initial-coding": 6}

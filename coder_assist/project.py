@@ -173,12 +173,13 @@ class Project:
                           limit=limit, dry_run=dry_run, progress=progress, max_cost=max_cost, apply_codebook=True)  # fmt: skip
 
     def code_batch(self, *, wave: int | None = None, source: str | None = None, limit: int | None = None,
-                   coder: Who = None, **llm: Unpack[LLM]) -> Any:  # fmt: skip
-        """Initial coding through the provider's Batch API: submit the segments still to code as one batch."""
+                   coder: Who = None, apply_codebook: bool = False, **llm: Unpack[LLM]) -> Any:  # fmt: skip
+        """Coding through the provider's Batch API: submit the segments still to code as one batch
+        (``apply_codebook``: with the accepted codebook, as :meth:`recode`)."""
         from .suggest import batch
 
         return batch.submit(self.store, self.vectors, self._provider(**llm), self.actor(coder), wave=wave,
-                            source=source, limit=limit)  # fmt: skip
+                            source=source, limit=limit, apply_codebook=apply_codebook)  # fmt: skip
 
     def batches(self, batch_id: str | None = None, *, refresh: bool = True, coder: Who = None,
                 **llm: Unpack[LLM]) -> Rows:  # fmt: skip

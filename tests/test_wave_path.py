@@ -37,8 +37,8 @@ def test_second_wave_add_recode_batch_review_report(tmp_path):
         ca("recode", "--wave", "2", *llm, "--limit", "12")
         assert state.peak_in_flight > 1  # the default concurrency, against the stub
         assert "0 segments to send" not in ca("recode", "--wave", "2", *llm, "--dry-run")  # the rest of the wave
-        sent = ca("code", "--wave", "2", "--batch", *llm, "--limit", "6")
-        assert "batch" in sent
+        sent = ca("recode", "--wave", "2", "--batch", *llm, "--limit", "6")  # the next 6 of the wave, through a batch
+        assert "submitted batch" in sent and "(12 already done" in sent
         ca("batches", "status", *api)
         ca("batches", "status", *api)  # the stub completes a batch on its second look
         collected = ca("batches", "collect", *api)
@@ -48,7 +48,7 @@ def test_second_wave_add_recode_batch_review_report(tmp_path):
     finally:
         server.shutdown()
     assert report["coded"] is True and report["wave"] == 2
-    assert report["coverage"]["segments_with_suggestions"] == 12  # the batch's 6 are the wave's first, recoded too
+    assert report["coverage"]["segments_with_suggestions"] == 18  # 12 recoded live + 6 through the batch
     assert report["agreement"]["codebook"]["suggestions"] > 0  # the stub reuses the first codebook code
     assert report["agreement"]["codebook"]["accepted"] == report["agreement"]["codebook"]["suggestions"] - \
         report["agreement"]["codebook"]["pending"] - report["agreement"]["codebook"]["rejected"]  # fmt: skip
@@ -59,4 +59,6 @@ def test_second_wave_add_recode_batch_review_report(tmp_path):
         assert rows == [] and p.verify_audit() == []
         calls = dict(p.conn.execute("SELECT r.prompt_id, count(*) FROM llm_calls c JOIN coding_runs r ON r.work_key = c.work_key"
                                     " AND r.id = c.run_id WHERE c.status = 'ok' AND r.provider = 'openai' GROUP BY r.prompt_id"))  # fmt: skip
-        assert calls == {"codebook-application": 12, "initial-coding": 6}
+        assert calls == {"codebook-application": 18}
+        batched = p.conn.execute("SELECT count(*) FROM batches WHERE prompt_id = 'codebook-application'").fetchone()[0]
+        assert batched == 1  # six of them went through the Batch API

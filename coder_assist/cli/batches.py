@@ -17,11 +17,11 @@ Provider = Annotated[Optional[str], typer.Option(help="The provider the batch we
 
 
 def submit(*, wave: int | None, source: str | None, limit: int | None, provider: str | None, model: str | None,
-           base_url: str | None, as_json: bool) -> None:  # fmt: skip
-    """``code --batch``: submit the segments still to code as one batch and say what was sent."""
+           base_url: str | None, as_json: bool, apply_codebook: bool = False) -> None:  # fmt: skip
+    """``code --batch`` / ``recode --batch``: submit the segments still to code as one batch and say what was sent."""
     with open_project() as proj:
         report = proj.code_batch(wave=wave, source=source, limit=limit, coder=state.coder, provider=provider,
-                                 model=model, base_url=base_url)  # fmt: skip
+                                 model=model, base_url=base_url, apply_codebook=apply_codebook)  # fmt: skip
     for w in report.warnings:
         warn(w)
     if as_json:

@@ -73,6 +73,7 @@ def recode(
     limit: Annotated[Optional[int], typer.Option(help="Code at most this many segments in this run.", min=1)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say how much would be sent; call nothing.")] = False,
     max_cost: Annotated[Optional[float], typer.Option("--max-cost", help="Stop before a call would take this run's cost above USD (default: [budget] max_cost_usd).", min=0)] = None,
+    batch: Annotated[bool, typer.Option("--batch", help="Submit through the provider's Batch API (half price, within 24 h); see 'batches'.")] = False,
     as_json: Json = False,
 ) -> None:
     """Code a new wave with the accepted codebook: codes applied by their definitions and
@@ -83,6 +84,11 @@ def recode(
     much it will send (segments, tokens, cost). Offline, the heuristics compare every new code
     with the whole codebook (constant comparison).
     """
+    if batch:
+        if dry_run or max_cost is not None:
+            raise CoderAssistError("--batch does not combine with --dry-run or --max-cost")
+        return submit_batch(wave=wave, source=None, limit=limit, provider=provider, model=model, base_url=base_url,
+                            as_json=as_json, apply_codebook=True)  # fmt: skip
     with open_project() as proj:
         plan = proj.recode(wave, provider=provider, model=model, base_url=base_url, limit=limit, dry_run=True,
                            max_cost=max_cost, coder=state.coder)  # fmt: skip

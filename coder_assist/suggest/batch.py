@@ -32,7 +32,7 @@ from ..store import audit
 from ..store import queries
 from ..store.queries import pending_segments
 from ..store.db import transaction, utcnow
-from .coding import CodingRun, RunReport, select_segments
+from .coding import CodingRun, RunReport, check_recode, select_segments
 from .providers import CodeProposal, CodingInput, Provider, ProviderReply, SimilarSegment, Usage
 from .redact import Redactor
 
@@ -87,8 +87,8 @@ class BatchRun(CodingRun):
     """A coding run whose replies come from a batch: the batch's work key and model, half the price."""
 
     def __init__(self, store: StoreContext, vectors: Vectors, provider: Provider, actor: str, key: str | None = None,
-                 model: str | None = None) -> None:  # fmt: skip
-        super().__init__(store, vectors, provider, actor)
+                 model: str | None = None, apply_codebook: bool = False) -> None:  # fmt: skip
+        super().__init__(store, vectors, provider, actor, apply_codebook=apply_codebook)
         self.key = key or self.key
         self.model = model or provider.model
 
@@ -191,13 +191,16 @@ def _refresh(conn: sqlite3.Connection, client: Any, row: sqlite3.Row, actor: str
 # -- submit, status, collect, cancel --------------------------------------------------------------
 def submit(
     store: StoreContext, vectors: Vectors, provider: Provider, actor: str, *, wave: int | None = None,
-    source: str | None = None, limit: int | None = None,
+    source: str | None = None, limit: int | None = None, apply_codebook: bool = False,
 ) -> BatchReport:  # fmt: skip
     """Send the segments still to code (not ``ok`` under the work key, not held by a pending batch
-    of it) as one batch. Nothing is sent, and nothing written, when there is nothing to code."""
+    of it) as one batch. Nothing is sent, and nothing written, when there is nothing to code.
+    ``apply_codebook``: the codebook-application prompt of ``recode`` (the codebook in the work key)."""
     client = _client(provider)
     conn = store.conn
-    run = BatchRun(store, vectors, provider, actor)
+    if apply_codebook:
+        check_recode(conn, wave)
+    run = BatchRun(store, vectors, provider, actor, apply_codebook=apply_codebook)
     report = BatchReport(None, None, provider.name, provider.model, redacted=run.redactor is not None)
     segments = select_segments(conn, wave=wave, source=source, include_researchers=store.config.coding.include_researchers)
     done = {r[0] for r in conn.execute("SELECT segment_id FROM llm_calls WHERE work_key = ? AND status = 'ok'", (run.key,))}
@@ -235,7 +238,7 @@ def submit(
         conn.execute(
             "INSERT INTO coding_runs (id, work_key, actor, provider, model, base_host, prompt_id, prompt_version,"
             " prompt_sha256, params, redaction, selection, status, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (run_id, run.key, actor, provider.name, provider.model, provider.base_host, provider.prompt_id,
+            (run_id, run.key, actor, provider.name, provider.model, provider.base_host, run.prompt_id,
              run.prompt_version, run.prompt_sha, json.dumps(provider.params()), json.dumps(redaction),
              json.dumps({"segments": len(todo), "batch_id": batch.id, "wave": wave, "source": source}), "batch", now),
         )  # fmt: skip
@@ -243,14 +246,14 @@ def submit(
             "INSERT INTO batches (id, work_key, run_id, actor, provider, model, base_host, prompt_id, prompt_version,"
             " prompt_sha256, endpoint, input_file_id, segment_ids, inputs, redaction, status, output_file_id,"
             " error_file_id, counts, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (batch.id, run.key, run_id, actor, provider.name, provider.model, provider.base_host, provider.prompt_id,
+            (batch.id, run.key, run_id, actor, provider.name, provider.model, provider.base_host, run.prompt_id,
              run.prompt_version, run.prompt_sha, ENDPOINT, uploaded.id, json.dumps([s["id"] for s in todo]),
              json.dumps(inputs), json.dumps(stored_redaction, ensure_ascii=False), batch.status, batch.output_file_id,
              batch.error_file_id, json.dumps(counts), now, now),
         )  # fmt: skip
         audit.append(conn, actor, "batch-submit", {
             "batch_id": batch.id, "run_id": run_id, "provider": provider.name, "model": provider.model,
-            "base_host": provider.base_host, "prompt_id": provider.prompt_id, "prompt_sha256": run.prompt_sha,
+            "base_host": provider.base_host, "prompt_id": run.prompt_id, "prompt_sha256": run.prompt_sha,
             "params": provider.params(), "segments": len(todo), "input_file_id": uploaded.id,
             "input_sha256": hashlib.sha256(data).hexdigest(), "redaction": redaction,
         })  # fmt: skip

@@ -437,7 +437,7 @@ def run_coding(
     from ..progress import NoProgress
 
     if apply_codebook:
-        _check_recode(store.conn, wave)
+        check_recode(store.conn, wave)
     run = CodingRun(store, vectors, provider, actor, framework, apply_codebook)
     cap = max_cost if max_cost is not None else store.config.budget.max_cost_usd
     report = RunReport(None, provider.name, provider.model, dry_run=dry_run, max_cost_usd=cap)
@@ -467,7 +467,7 @@ def run_coding(
     return report
 
 
-def _check_recode(conn: sqlite3.Connection, wave: int | None) -> None:
+def check_recode(conn: sqlite3.Connection, wave: int | None) -> None:
     """Re-coding needs a wave with documents and a codebook to apply."""
     from ..errors import CoderAssistError
 

@@ -15,7 +15,8 @@ on loopback with ``--latency`` seconds per reply, and prints:
 4. prompt tokens per transcript token (target <= 1.5), counted with the project's token counter
    on the requests the stub received: in all, and without the static prefix (the system message:
    instructions and codebook, the same for every request of a run, so the endpoint's prompt cache
-   can serve it), with the default two turns of context and with none.
+   can serve it): one segment per request with the default two turns of context and with none,
+   and ``--per-call`` consecutive segments per request (``coding.segments_per_call``).
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.3)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--faults", type=int, default=50)
+    ap.add_argument("--per-call", type=int, default=8, help="segments per request for the passage figure of 4")
     args = ap.parse_args()
     counter = default_counter()
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -147,15 +149,19 @@ def main() -> None:
               f"each segment once: {bool(once)}")  # fmt: skip
         stub.stop()
 
-        bare = project(tmp, "no-context", min(args.segments, 400), context=0)
-        stub = Stub()
-        run(bare, stub.url, args.concurrency)
-        total0, variable0 = tokens_per_transcript_token(bare, stub.stats(), counter)
-        stub.stop()
-        print(f"4. prompt tokens per transcript token (target <= 1.5): context_turns=2: {total:.2f} in all, "
-              f"{variable:.2f} without the static prefix; context_turns=0: {total0:.2f} in all, "
-              f"{variable0:.2f} without the static prefix")  # fmt: skip
-        for p in (proj, faulty, bare):
+        figures = [f"one segment per request, context_turns=2: {total:.2f} in all, {variable:.2f} without the static prefix"]
+        for name, context, per in (("no-context", 0, 1), ("passage", 2, args.per_call)):
+            other = project(tmp, name, min(args.segments, 400), context=context)
+            other.config.coding.segments_per_call = per
+            stub = Stub()
+            run(other, stub.url, args.concurrency)
+            t, v = tokens_per_transcript_token(other, stub.stats(), counter)
+            stub.stop()
+            figures.append(f"{per} segment(s) per request, context_turns={context}: {t:.2f} in all, {v:.2f} without "
+                           "the static prefix")  # fmt: skip
+            other.close()
+        print("4. prompt tokens per transcript token (target <= 1.5): " + "; ".join(figures))
+        for p in (proj, faulty):
             p.close()
 
 

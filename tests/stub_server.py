@@ -47,6 +47,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORT = 18765
 _SEGMENT = re.compile(r"SEGMENT \(speaker: [^)]*\):\n(?P<seg>.*)\Z", re.S)
+_PASSAGE = re.compile(r"SEGMENTS \(speakers: [^)]*\):\n(?P<seg>.*)\Z", re.S)
+_LINE = re.compile(r"\[\d+\] [^:]+: (?P<text>.*)")
 _CODEBOOK = re.compile(r"Codebook so far[^\n]*\n- (?P<first>[^\n]+)")
 
 
@@ -174,6 +176,11 @@ def _chat_reply(state: StubState, body: dict) -> tuple[int, dict, dict[str, str]
         return 200, _completion(body, None, '{"codes": [{"label": "Broken'), None
     if "SCHEMA-INVALID" in segment:
         return 200, _completion(body, {"codes": [{"label": "Only a label"}]}), None
+    passage = _PASSAGE.search(user)
+    if passage:  # several numbered segments (passage prompts): codes for each, quoting that segment
+        lines = [_LINE.match(x) for x in passage.group("seg").splitlines()]
+        payload = {"codes": [c for x in lines if x for c in _codes(x.group("text"), system)["codes"]]}
+        return 200, _completion(body, payload), None
     payload = _codes(segment, system)
     if "HALLUCINATE" in segment:
         payload["codes"][0]["quote"] = "we signed a ten-year exclusive deal with the regulator"

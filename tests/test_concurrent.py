@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -173,5 +174,33 @@ def test_sigkill_during_a_concurrent_run_loses_and_duplicates_nothing(proj):
             assert resumed.skipped_done == 6 and resumed.coded == N - 6
             _coded_once(p)
             assert p.verify_audit() == []
+    finally:
+        server.shutdown()
+
+
+def test_several_segments_per_call_are_coded_and_stored_segment_by_segment(proj):
+    server, state, url = stub(latency=0.02)
+    proj.config.coding.segments_per_call = 4
+    try:
+        report = proj.code(provider=provider(url, concurrency=2))
+        assert report.coded == N and state.chats == N // 4  # six requests for 24 segments
+        users = [m[-1]["content"] for m in (r["body"]["messages"] for r in state.requests)]
+        assert all(u.count("\n[") == 4 and "SEGMENTS (speakers: Priya Natarajan):\n[1] Priya Natarajan: " in u for u in users)
+        _coded_once(proj)
+        rows = proj.conn.execute(
+            "SELECT s.quote, s.status, g.text, g.id FROM suggestions s JOIN segments g ON g.id = s.segment_id").fetchall()
+        assert rows and all(r["status"] == "proposed" for r in rows)  # each quote found in its own segment
+        # Attributed to the right segment: the segments differ only by their number, which each quote carries.
+        bad = [dict(r) for r in rows if " " + re.search("[0-9]+", r["quote"]).group() + " " not in r["text"]]
+        assert not bad, bad[:3]
+        per_segment = proj.conn.execute("SELECT count(*) FROM suggestions GROUP BY segment_id").fetchall()
+        assert len(per_segment) == N  # every segment got its own codes, none lumped on the first
+        calls = proj.conn.execute("SELECT sum(prompt_tokens), count(DISTINCT raw_response) FROM llm_calls").fetchone()
+        assert calls[1] == N // 4 and calls[0] > 0  # one reply per request, its tokens shared out
+        assert proj.code(provider=provider(url, concurrency=2)).selected == 0 and state.chats == N // 4
+        proj.config.coding.segments_per_call = 1  # other requests are other work
+        assert proj.code(provider=provider(url), dry_run=True).selected == N
+        prompts = {r[0] for r in proj.conn.execute("SELECT prompt_id FROM coding_runs")}
+        assert prompts == {"initial-coding-passage"}
     finally:
         server.shutdown()

@@ -4,11 +4,8 @@ from a cassette recorded against tests/stub_server.py, and live on loopback."""
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
-import vcr
 from typer.testing import CliRunner
 
 from coder_assist import Project
@@ -17,9 +14,8 @@ from coder_assist.errors import CoderAssistError
 from coder_assist.suggest.providers.openai_compat import OpenAICompatProvider
 
 from . import stub_server
+from .test_coding_llm import recorder  # noqa: F401  (the shared cassette fixture)
 
-CASSETTES = Path(__file__).resolve().parent / "cassettes"
-RECORD = os.environ.get("VCR_RECORD_MODE", "none")
 BASE_URL = f"http://127.0.0.1:{stub_server.PORT}/v1"
 
 WAVE1 = """Interviewer: How do you judge the supplier?
@@ -39,21 +35,6 @@ Interviewer: And on site?
 Tom Haverley: An engineer came at two in the morning and the dock was open by six.
 """
 PEOPLE = "participant_id,speaker,side\nP1,Priya Natarajan,buyer\nP2,Tom Haverley,buyer\nR1,Interviewer,researcher\n"
-
-
-@pytest.fixture
-def recorder():
-    server = None
-    if RECORD != "none":
-        server, _ = stub_server.start(stub_server.PORT)
-    v = vcr.VCR(cassette_library_dir=str(CASSETTES), record_mode=RECORD,
-                match_on=["method", "scheme", "host", "port", "path", "query", "body"],
-                filter_headers=["authorization", "cookie", "set-cookie", "openai-organization", "user-agent"],
-                decode_compressed_response=True)  # fmt: skip
-    yield v
-    if server:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture

@@ -60,6 +60,9 @@ class CodingSection(_Section):
     include_researchers: bool = False
     """Code interviewer and moderator turns too (off: only participants' talk is coded)."""
     completion_tokens_estimate: int = Field(default=180, ge=1)
+    segments_per_call: int = Field(default=1, ge=1, le=32)
+    """Consecutive segments of one document coded in one model request (passage prompts): fewer
+    prompt tokens per transcript token, at some cost in attention per segment. 1: one per request."""
 
 
 DEFAULT_PRICES = {

@@ -88,7 +88,7 @@ class BatchRun(CodingRun):
 
     def __init__(self, store: StoreContext, vectors: Vectors, provider: Provider, actor: str, key: str | None = None,
                  model: str | None = None, apply_codebook: bool = False) -> None:  # fmt: skip
-        super().__init__(store, vectors, provider, actor, apply_codebook=apply_codebook)
+        super().__init__(store, vectors, provider, actor, apply_codebook=apply_codebook, per_call=1)  # one line per segment
         self.key = key or self.key
         self.model = model or provider.model
 

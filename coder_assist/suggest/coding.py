@@ -22,7 +22,7 @@ from ..store.db import transaction, utcnow
 from .grounding import locate
 from .lexicon import entity_abstractions
 from .prompts import PromptTemplate, load_prompt
-from .providers import CodingInput, HeuristicProvider, Provider, ProviderReply, SimilarSegment
+from .providers import CodeProposal, CodingInput, HeuristicProvider, Provider, ProviderReply, SimilarSegment, Usage
 from .redact import Redactor, redactor_for
 from .reuse import EMBEDDER as REUSE_EMBEDDER, MeaningIndex
 from ..store.tokens import default_counter
@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from ..store.vectors import Vectors
 
 APPLY_PROMPT = "codebook-application"
+#: Prompts with a passage variant (``<id>-passage``) that codes several consecutive segments per request.
+PASSAGE_PROMPTS = ("initial-coding", APPLY_PROMPT)
+PASSAGE_SUFFIX = "-passage"
 
 
 @dataclass
@@ -101,9 +104,13 @@ class CodingRun:
     """One run of a provider over a selection of segments."""
 
     def __init__(self, store: StoreContext, vectors: Vectors, provider: Provider, actor: str, framework: Any = None,
-                 apply_codebook: bool = False) -> None:  # fmt: skip
+                 apply_codebook: bool = False, per_call: int | None = None) -> None:  # fmt: skip
         self.framework = framework
         self.apply_codebook = apply_codebook and framework is None and not isinstance(provider, HeuristicProvider)
+        base = APPLY_PROMPT if self.apply_codebook else provider.prompt_id
+        wanted = store.config.coding.segments_per_call if per_call is None else per_call
+        self.per_call = wanted if base in PASSAGE_PROMPTS and not isinstance(provider, HeuristicProvider) else 1
+        """Consecutive segments of one document sent in one request (``coding.segments_per_call``)."""
         self.vectors = vectors
         self.conn = store.conn
         self.provider = provider
@@ -115,13 +122,14 @@ class CodingRun:
             self.prompt_sha = provider.source_sha256()
             self.prompt_version = "1"
         else:
-            self.prompt = load_prompt(APPLY_PROMPT if self.apply_codebook else provider.prompt_id)
+            self.prompt = load_prompt(base + PASSAGE_SUFFIX if self.per_call > 1 else base)
             self.prompt_sha, self.prompt_version = self.prompt.sha256, self.prompt.version
         self.prompt_id = self.prompt.id if self.prompt is not None else provider.prompt_id
         self.codebook_sha = ""
         if self.apply_codebook:  # the codebook is part of the work: a changed codebook is new work
             self.codebook_sha = hashlib.sha256("\n".join(self._codebook()).encode()).hexdigest()
-        self.key = work_key(provider, self.prompt_sha + self.codebook_sha, framework)
+        per = f":{self.per_call}-per-call" if self.per_call > 1 else ""  # other requests: other work
+        self.key = work_key(provider, self.prompt_sha + self.codebook_sha + per, framework)
         self.redactor: Redactor | None = redactor_for(self.cfg.privacy, queries.participants(self.conn), provider.remote)
 
     def _bind_meaning(self) -> None:
@@ -193,7 +201,27 @@ class CodingRun:
         return [SimilarSegment(n.segment_id, n.text, n.codes, round(n.score, 4))
                 for n in self.vectors.coded_neighbours(seg["text"], k, exclude=seg["id"], pool=4)]
 
-    def build_input(self, seg: sqlite3.Row, codebook: list[str], has_codings: bool) -> tuple[CodingInput, list[int]]:
+    def units(self, segments: list[sqlite3.Row]) -> list[list[sqlite3.Row]]:
+        """The segments in requests: up to ``per_call`` consecutive ones of the same document."""
+        out: list[list[sqlite3.Row]] = []
+        for seg in segments:
+            if out and len(out[-1]) < self.per_call and out[-1][0]["document_id"] == seg["document_id"]:
+                out[-1].append(seg)
+            else:
+                out.append([seg])
+        return out
+
+    def build_unit(self, unit: list[sqlite3.Row], codebook: list[str], has_codings: bool) -> tuple[CodingInput, list[int]]:
+        """One request's input: a segment, or (passage prompts) several numbered consecutive ones
+        with the context before the first."""
+        if self.per_call == 1:
+            return self.build_input(unit[0], codebook, has_codings)
+        text = "\n".join(f"[{i}] {seg['speaker'] or 'Speaker'}: {seg['text']}" for i, seg in enumerate(unit, 1))
+        speakers = ", ".join(dict.fromkeys(seg["speaker"] or "unlabelled" for seg in unit))
+        return self.build_input(unit[0], codebook, has_codings, segment_text=text, speaker=speakers)
+
+    def build_input(self, seg: sqlite3.Row, codebook: list[str], has_codings: bool, segment_text: str | None = None,
+                    speaker: str | None = None) -> tuple[CodingInput, list[int]]:  # fmt: skip
         context, context_ids = self._context(seg)
         if not hasattr(self, "_known"):  # once per run; names and restored labels never go to a remote provider
             self._known = ({}, []) if self.provider.remote else (
@@ -207,8 +235,8 @@ class CodingRun:
             similar = "\n".join(f"- \"{s.text}\" -> {'; '.join(s.codes)}" for s in item.similar) or "(none yet)"
             item.system, item.user = self.prompt.render(
                 codebook="\n".join(f"- {c}" for c in codebook) or "(empty: no codes accepted yet)",
-                source=seg["source"], context=context, similar=similar, speaker=seg["speaker"] or "unlabelled",
-                segment=seg["text"],
+                source=seg["source"], context=context, similar=similar,
+                speaker=speaker or seg["speaker"] or "unlabelled", segment=seg["text"] if segment_text is None else segment_text,
             )  # fmt: skip
             if self.redactor is not None:
                 item.system, item.user = self.redactor.redact(item.system), self.redactor.redact(item.user)
@@ -220,8 +248,9 @@ class CodingRun:
         codebook = self._codebook()
         counter = default_counter()
         texts = []
-        for seg in segments:
-            item, _ = self.build_input(seg, codebook, has_codings=False)
+        units = self.units(segments)
+        for unit in units:
+            item, _ = self.build_unit(unit, codebook, has_codings=False)
             texts.append(item.system + "\n" + item.user if self.prompt else item.text)
         counts = counter.count_many(texts)
         per = 0 if self.prompt is None else self.cfg.coding.completion_tokens_estimate
@@ -229,21 +258,21 @@ class CodingRun:
         report.completion_tokens = per * len(segments)
         report.tokens_estimated = True
         report.cost_usd = self.cost(report.prompt_tokens, report.completion_tokens)
-        for seg, n in zip(segments, counts):
-            w = report.by_wave.setdefault("none" if seg["wave"] is None else str(seg["wave"]),
+        for unit, n in zip(units, counts):  # a unit never spans documents, so never waves
+            w = report.by_wave.setdefault("none" if unit[0]["wave"] is None else str(unit[0]["wave"]),
                                           {"segments": 0, "prompt_tokens": 0, "completion_tokens": 0})  # fmt: skip
-            w["segments"] += 1
+            w["segments"] += len(unit)
             w["prompt_tokens"] += n
-            w["completion_tokens"] += per
+            w["completion_tokens"] += per * len(unit)
         for w in report.by_wave.values():
             w["cost_usd"] = self.cost(w["prompt_tokens"], w["completion_tokens"])
 
-    def call_estimate(self, item: CodingInput) -> float:
+    def call_estimate(self, item: CodingInput, segments: int = 1) -> float:
         """The cost one call is expected to take (prompt counted, completion estimated), for the cap."""
         if self.prompt is None or not self.provider.remote:
             return 0.0
         tokens = default_counter().count_many([item.system + "\n" + item.user])[0]
-        return self.cost(tokens, self.cfg.coding.completion_tokens_estimate) or 0.0
+        return self.cost(tokens, self.cfg.coding.completion_tokens_estimate * segments) or 0.0
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
         if not self.provider.remote:
@@ -279,17 +308,18 @@ class CodingRun:
             codebook = self._codebook()
             has_codings = queries.has_codings(self.conn)
             width = int(getattr(self.provider, "concurrency", 1) or 1)
+            units = self.units(segments)
             if width > 1 and not isinstance(self.provider, HeuristicProvider):
-                self._run_concurrent(run_id, segments, codebook, has_codings, width, report, progress)
+                self._run_concurrent(run_id, units, codebook, has_codings, width, report, progress)
             else:
-                for n, seg in enumerate(segments):
-                    item, context_ids = self.build_input(seg, codebook, has_codings)
-                    if self._over_budget(report, self.call_estimate(item)):
-                        report.left_undone = len(segments) - n
+                for n, unit in enumerate(units):
+                    item, context_ids = self.build_unit(unit, codebook, has_codings)
+                    if self._over_budget(report, self.call_estimate(item, len(unit))):
+                        report.left_undone = sum(len(u) for u in units[n:])
                         break
                     reply = self.provider.propose(item)
-                    self._store(run_id, seg, item, context_ids, reply, report)
-                    progress.advance()
+                    self._store_unit(run_id, unit, item, context_ids, reply, report)
+                    progress.advance(len(unit))
             status = "finished"
         finally:
             progress.end()
@@ -310,7 +340,7 @@ class CodingRun:
             return True
         return False
 
-    def _run_concurrent(self, run_id: str, segments: list[sqlite3.Row], codebook: list[str], has_codings: bool,
+    def _run_concurrent(self, run_id: str, units: list[list[sqlite3.Row]], codebook: list[str], has_codings: bool,
                         width: int, report: RunReport, progress: Progress) -> None:  # fmt: skip
         """Up to ``width`` calls in flight on worker threads (fewer while the pacer is throttled).
         Inputs are built and replies stored on this thread, one transaction per segment and in
@@ -325,25 +355,25 @@ class CodingRun:
         self.provider.pacer = pacer  # type: ignore[attr-defined]
         report.concurrency = width
         flight: dict[Future[ProviderReply], int] = {}
-        slots: dict[int, tuple[sqlite3.Row, CodingInput, list[int], float, ProviderReply | None]] = {}
+        slots: dict[int, tuple[list[sqlite3.Row], CodingInput, list[int], float, ProviderReply | None]] = {}
         submitted = stored = 0
         stopped = False
         pool = ThreadPoolExecutor(width, thread_name_prefix="coder-assist-call")
         try:
             while True:
                 while not stopped and len(flight) < pacer.window and submitted - stored < 4 * width:
-                    if submitted == len(segments):
+                    if submitted == len(units):
                         stopped = True
                         break
-                    seg = segments[submitted]
-                    item, context_ids = self.build_input(seg, codebook, has_codings)
-                    estimate = self.call_estimate(item)
+                    unit = units[submitted]
+                    item, context_ids = self.build_unit(unit, codebook, has_codings)
+                    estimate = self.call_estimate(item, len(unit))
                     if self._over_budget(report, estimate, sum(slots[i][3] for i in flight.values())):
-                        report.left_undone = len(segments) - submitted
+                        report.left_undone = sum(len(u) for u in units[submitted:])
                         stopped = True
                         break
                     flight[pool.submit(self.provider.propose, item)] = submitted
-                    slots[submitted] = (seg, item, context_ids, estimate, None)
+                    slots[submitted] = (unit, item, context_ids, estimate, None)
                     submitted += 1
                 if not flight:
                     break
@@ -352,14 +382,37 @@ class CodingRun:
                     i = flight.pop(fut)
                     slots[i] = (*slots[i][:4], fut.result())
                 while stored in slots and slots[stored][4] is not None:
-                    seg, item, context_ids, _, reply = slots.pop(stored)
-                    self._store(run_id, seg, item, context_ids, reply, report)  # type: ignore[arg-type]
+                    unit, item, context_ids, _, reply = slots.pop(stored)
+                    self._store_unit(run_id, unit, item, context_ids, reply, report)  # type: ignore[arg-type]
                     stored += 1
-                    progress.advance()
+                    progress.advance(len(unit))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             self.provider.pacer = None  # type: ignore[attr-defined]
             report.throttles, report.lowest_window = pacer.throttles, pacer.lowest
+
+    def _store_unit(self, run_id: str, unit: list[sqlite3.Row], item: CodingInput, context_ids: list[int],
+                    reply: ProviderReply, report: RunReport) -> None:  # fmt: skip
+        """Store one request's reply: for several segments, each code goes to the segment its
+        quote is found in (else the first, where it stays ungrounded), and each segment gets its
+        own call row with an even share of the tokens, in its own transaction."""
+        if len(unit) == 1:
+            return self._store(run_id, unit[0], item, context_ids, reply, report)
+        shares: list[list[Any]] = [[] for _ in unit]
+        for code in (reply.proposal.codes if reply.proposal else []):
+            quote = self.redactor.restore(code.quote) if self.redactor is not None else code.quote
+            scored = [(g.score if g.grounded else -1.0, -i) for i, seg in enumerate(unit)
+                      if (g := locate(quote, seg["text"], base=seg["start"])) is not None]  # fmt: skip
+            best = -max(scored)[1] if scored and max(scored)[0] >= 0 else 0
+            shares[best].append(code)
+        n = len(unit)
+        for i, seg in enumerate(unit):
+            usage = Usage(reply.usage.prompt_tokens // n + (reply.usage.prompt_tokens % n if i == 0 else 0),
+                          reply.usage.completion_tokens // n + (reply.usage.completion_tokens % n if i == 0 else 0),
+                          reply.usage.estimated)  # fmt: skip
+            proposal = CodeProposal(codes=shares[i]) if reply.proposal is not None else None
+            part = ProviderReply(proposal, reply.raw, usage, reply.latency_ms, reply.attempts, reply.error)
+            self._store(run_id, seg, item, context_ids, part, report)
 
     def _store(self, run_id: str, seg: sqlite3.Row, item: CodingInput, context_ids: list[int],
                reply: ProviderReply, report: RunReport) -> None:  # fmt: skip

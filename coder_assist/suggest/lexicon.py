@@ -154,3 +154,15 @@ def entity_abstractions(participants: list[dict[str, Any]]) -> dict[str, str]:
             if len(p) >= 3:
                 out.setdefault(p.lower(), abstraction)
     return out
+
+
+def stem(word: str) -> str:
+    """A crude English stem for comparing labels ("Checking", "checked", "checks" -> "check")."""
+    w = word.lower().strip("'’")
+    for suffix in ("ing", "ed", "es", "s"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            w = w[: -len(suffix)]
+            break
+    if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "aeiouls":
+        w = w[:-1]
+    return w[:-1] if w.endswith("e") and len(w) > 3 else w

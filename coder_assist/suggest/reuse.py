@@ -75,19 +75,8 @@ _SUPPORT_VERBS = frozenset("putting getting taking making doing having giving go
 _OPPOSITE_PAIRS = [(_OPPOSITES[i], _OPPOSITES[i + 1]) for i in range(0, len(_OPPOSITES), 2)]
 
 
-def _stem(word: str) -> str:
-    w = word.lower().strip("'’")
-    for suffix in ("ing", "ed", "es", "s"):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
-            w = w[: -len(suffix)]
-            break
-    if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "aeiouls":
-        w = w[:-1]
-    return w[:-1] if w.endswith("e") and len(w) > 3 else w
-
-
 #: Light verbs, as stems: a label with one says little beyond its object.
-_LIGHT = frozenset(_stem(v) for v in lexicon.LIGHT_VERBS | {"bring", "take", "make", "give", "put", "keep", "base", "call"})
+_LIGHT = frozenset(lexicon.stem(v) for v in lexicon.LIGHT_VERBS | {"bring", "take", "make", "give", "put", "keep", "base", "call"})
 
 @dataclass(frozen=True)
 class Parts:
@@ -118,7 +107,7 @@ def parts(label: str) -> Parts | None:
 def opposite_verbs(a: str, b: str) -> bool:
     """Whether two verbs mean opposite things: one is the other with a negating prefix ("trusting" /
     "distrusting"), or they belong to the two sides of one of ``_OPPOSITES``."""
-    sa, sb = _stem(a), _stem(b)
+    sa, sb = lexicon.stem(a), lexicon.stem(b)
     if sa == sb:
         return False
     for x, y in ((sa, sb), (sb, sa)):
@@ -134,11 +123,11 @@ def acting_on(a: Parts, b: Parts) -> bool:
     suppliers" / "Switching suppliers", "Losing the southern cleaning" / "Cleaning in the south"
     (the verb of one is a word of the other's object, and the other's verb is not a support verb
     such as "putting" in "Putting the contract out to tender")."""
-    va, vb = _stem(a.verb), _stem(b.verb)
+    va, vb = lexicon.stem(a.verb), lexicon.stem(b.verb)
     if va == vb:
         return False
     for x, y in ((a, b), (b, a)):
-        if _stem(x.verb) in {_stem(w) for w in y.object.split()} and y.verb not in _SUPPORT_VERBS:
+        if lexicon.stem(x.verb) in {lexicon.stem(w) for w in y.object.split()} and y.verb not in _SUPPORT_VERBS:
             return True
     return False
 
@@ -156,7 +145,7 @@ def blocked(a: Parts | None, b: Parts | None) -> str | None:
         return "opposite verbs"
     if acting_on(a, b):
         return "acting on the other's action"
-    if _stem(a.verb) != _stem(b.verb) and (_stem(a.verb) in _LIGHT or _stem(b.verb) in _LIGHT):
+    if lexicon.stem(a.verb) != lexicon.stem(b.verb) and (lexicon.stem(a.verb) in _LIGHT or lexicon.stem(b.verb) in _LIGHT):
         return "a light verb"
     return None
 

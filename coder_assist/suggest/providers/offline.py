@@ -68,17 +68,6 @@ _PLACE_PREPS = frozenset("in at near into from".split())
 _YAKE_LANGS = ("pt", "es", "fr", "de", "it", "nl")
 
 
-def _stem(word: str) -> str:
-    w = word.lower().strip("'’")
-    for suffix in ("ing", "ed", "es", "s"):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
-            w = w[: -len(suffix)]
-            break
-    if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "aeiouls":
-        w = w[:-1]
-    return w[:-1] if w.endswith("e") and len(w) > 3 else w
-
-
 @dataclass(frozen=True)
 class Signature:
     """What ``close`` compares: polarity, the verb's stem, the stems of the object's content words
@@ -107,9 +96,9 @@ def signature(label: str) -> Signature | None:
     cut = next((i for i, w in enumerate(rest) if w in _SPLIT_PREPS), len(rest))
 
     def stems(ws: list[str]) -> frozenset[str]:
-        return frozenset(_stem(w) for w in ws if w not in _STEM_STOP and w not in lexicon.FILLER_WORDS)
+        return frozenset(lexicon.stem(w) for w in ws if w not in _STEM_STOP and w not in lexicon.FILLER_WORDS)
 
-    return Signature(polarity, _stem(verb), stems(rest[:cut]), stems(rest))
+    return Signature(polarity, lexicon.stem(verb), stems(rest[:cut]), stems(rest))
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:

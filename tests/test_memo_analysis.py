@@ -169,3 +169,14 @@ def test_uncoded_confirming_talk_is_not_a_negative_case(small, write):
     head, _, maybe = negatives.partition("### Uncoded passages that may belong here")
     assert "every single quarter" not in head
     assert re.search(r"«We report the savings to the board every single quarter\.».*— uncoded, similar", maybe)
+
+
+def test_names_the_project_does_not_list_are_not_dimension_words():
+    from coder_assist.theory.memo_analysis import content_words, proper_nouns
+
+    texts = ["When Alan brought Cresta in, the pitch was one number to ring.", "Alan knew the sites.",
+             "Finance asked, and finance decided.", "The Procurement team and procurement people agreed."]  # fmt: skip
+    found = proper_nouns(texts)
+    assert {"alan", "cresta"} <= found and "finance" not in found and "procurement" not in found
+    words = {w for w, _ in content_words(texts[0], found)}
+    assert "alan" not in words and "cresta" not in words and "pitch" in words

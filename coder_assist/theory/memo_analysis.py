@@ -156,6 +156,22 @@ def name_words(participants: list[dict[str, Any]]) -> frozenset[str]:
     return frozenset(words - {lemma(w) for w in ("the", "and", "of")})
 
 
+def proper_nouns(texts: list[str]) -> frozenset[str]:
+    """Lemmas written capitalised inside a sentence and never in lower case in ``texts``: the
+    names of people, firms and places the project does not list ("Alan", "Cresta"), which the
+    tokenizer's vocabulary may still know as words."""
+    upper, lower = set(), set()
+    for text in texts:
+        for m in _WORD.finditer(text):
+            w = m.group()
+            starts = m.start() == 0 or text[: m.start()].rstrip()[-1:] in ".!?…\"“"
+            if w[0].isupper() and not w.isupper() and not starts:
+                upper.add(lemma(w))
+            elif w[0].islower():
+                lower.add(lemma(w))
+    return frozenset(upper - lower)
+
+
 def content_words(text: str, names: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
     """``(lemma, surface)`` of the content words of ``text``: no function or filler words, no
     names the project knows, no capitalised word that is not a common vocabulary word."""

@@ -262,7 +262,7 @@ def _offline_body(conn: sqlite3.Connection, vectors: Vectors, subj: dict[str, An
     """The offline draft: sentence-level evidence, dimensions, negative cases and gaps from this
     project's data. Returns (body, evidence shown, negative cases shown)."""
     passages = _evidence_for_codes(conn, subj["code_ids"], sentences=True)
-    names = memo_analysis.name_words(queries.participants(conn))
+    names = memo_analysis.name_words(queries.participants(conn)) | memo_analysis.proper_nouns([e.quote for e in passages])
     embed = memo_analysis.cached(vectors.embedder.embed)
     found = memo_analysis.poles(passages, embed, names)
     members = _member_labels(conn, subj["code_ids"])

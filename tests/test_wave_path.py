@@ -62,3 +62,33 @@ def test_second_wave_add_recode_batch_review_report(tmp_path):
         assert calls == {"codebook-application": 18}
         batched = p.conn.execute("SELECT count(*) FROM batches WHERE prompt_id = 'codebook-application'").fetchone()[0]
         assert batched == 1  # six of them went through the Batch API
+
+
+def test_second_wave_through_the_notebook_api(tmp_path):
+    """The same path through ``Project`` (what a notebook calls), against the stub on loopback."""
+    server, state = stub_server.start(0, latency=0.02)
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    llm = {"provider": "openai", "model": "stub-model", "base_url": url}
+    try:
+        with Project.init(tmp_path / "p", coder="ann", embedder="hash") as proj:
+            proj.ingest([FIXTURES / "wave1" / "nw01_natarajan_procurement.md"], wave=1,
+                        attributes=FIXTURES / "participants.csv")  # fmt: skip
+            proj.code(provider="offline")
+            proj.decide_where("grounded=true and in_vivo=false", "accept")
+            proj.ingest([FIXTURES / "wave2" / "nw04_natarajan_procurement_w2.txt"], wave=2)
+            plan = proj.recode(2, dry_run=True, **llm)
+            live = proj.recode(2, limit=10, **llm)
+            assert plan.selected > 10 and live.coded == 10 and state.peak_in_flight > 1
+            sent = proj.code_batch(wave=2, apply_codebook=True, **llm)
+            assert sent.selected == plan.selected - 10 and sent.skipped_done == 10
+            proj.batches(**llm)
+            proj.batches(**llm)
+            assert proj.collect_batches(**llm).collected == [sent.batch_id]
+            assert proj.recode(2, dry_run=True, **llm).selected == 0  # the whole wave is done, once
+            proj.decide_where("wave=2 and grounded=true", "accept")
+            report = proj.wave_report(2)
+            assert report.coded and report.coverage["segments_with_suggestions"] == plan.selected
+            assert "<h2>New codes</h2>" in report._repr_html_() and str(report).startswith("wave 2")
+            assert proj.verify_audit() == []
+    finally:
+        server.shutdown()

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from ..store import audit
 from ..store import queries
@@ -22,7 +25,7 @@ from ..store.db import transaction, utcnow
 from .grounding import locate
 from .lexicon import entity_abstractions
 from .prompts import PromptTemplate, load_prompt
-from .providers import CodeProposal, CodingInput, HeuristicProvider, Provider, ProviderReply, SimilarSegment, Usage
+from .providers import CodeProposal, CodingInput, HeuristicProvider, ProposedCode, Provider, ProviderReply, SimilarSegment, Usage
 from .redact import Redactor, redactor_for
 from .reuse import EMBEDDER as REUSE_EMBEDDER, MeaningIndex
 from ..store.tokens import default_counter
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
     from ..store.context import StoreContext
     from ..store.vectors import Vectors
 
+_SENTENCE = re.compile(r"[^.!?…]+(?:[.!?…]+[\"'”’)]*|$)")
 APPLY_PROMPT = "codebook-application"
 #: Prompts with a passage variant (``<id>-passage``) that codes several consecutive segments per request.
 PASSAGE_PROMPTS = ("initial-coding", APPLY_PROMPT)
@@ -309,6 +313,7 @@ class CodingRun:
             has_codings = queries.has_codings(self.conn)
             width = int(getattr(self.provider, "concurrency", 1) or 1)
             units = self.units(segments)
+            self.classifier = self._classifier(codebook)
             if width > 1 and not isinstance(self.provider, HeuristicProvider):
                 self._run_concurrent(run_id, units, codebook, has_codings, width, report, progress)
             else:
@@ -317,7 +322,7 @@ class CodingRun:
                     if self._over_budget(report, self.call_estimate(item, len(unit))):
                         report.left_undone = sum(len(u) for u in units[n:])
                         break
-                    reply = self.provider.propose(item)
+                    reply = self._with_codebook(unit[0], self.provider.propose(item))
                     self._store_unit(run_id, unit, item, context_ids, reply, report)
                     progress.advance(len(unit))
             status = "finished"
@@ -329,6 +334,38 @@ class CodingRun:
                 self.conn.execute("UPDATE coding_runs SET status = ?, counts = ?, finished_at = ? WHERE id = ?",
                                   (status, json.dumps(counts), utcnow(), run_id))  # fmt: skip
                 audit.append(self.conn, self.actor, "coding-run-end", {"run_id": run_id, "status": status, **counts})
+
+    def _classifier(self, codebook: list[str]) -> Any:
+        """Offline runs with a codebook: the classifier over the human codings (``classifier.py``),
+        with a local embedder only; None when the codings do not support one."""
+        from .classifier import train
+
+        embedder = self.vectors.embedder if self.vectors is not None else None
+        if (not isinstance(self.provider, HeuristicProvider) or self.framework is not None or not codebook
+                or embedder is None or embedder.name.startswith("openai")):  # fmt: skip
+            return None
+        return train(self.conn, embedder.embed)
+
+    def _with_codebook(self, seg: sqlite3.Row, reply: ProviderReply) -> ProviderReply:
+        """Add the classifier's codebook code to an offline reply, quoting the segment's sentence
+        most like the code's human codings, unless the reply already carries that code."""
+        clf = getattr(self, "classifier", None)
+        if clf is None or reply.proposal is None:
+            return reply
+        sentences = [m.group().strip() for m in _SENTENCE.finditer(seg["text"]) if m.group().strip()] or [seg["text"]]
+        vectors = self.vectors.embedder.embed([seg["text"], *sentences])
+        (found,) = clf.predict(vectors[:1])
+        taken = {c.reused_code or c.label for c in reply.proposal.codes}
+        if found is None or found[0] in taken:
+            return reply
+        label, sim = found
+        centroid = clf.centroids[clf.labels.index(label)]
+        quote = sentences[int(np.argmax(vectors[1:] @ centroid))]
+        code = ProposedCode(label=label, in_vivo=False, quote=quote, reused_code=label, rationale=(
+            f"Codebook classifier (offline): this segment is closer to the human codings of '{label}' than to any "
+            f"other code's (margin {sim:.2f}; {clf.describe()})."))  # fmt: skip
+        proposal = CodeProposal(codes=[*reply.proposal.codes, code])
+        return ProviderReply(proposal, proposal.model_dump_json(), reply.usage, reply.latency_ms, reply.attempts, reply.error)
 
     def _over_budget(self, report: RunReport, next_call: float, in_flight: float = 0.0) -> bool:
         """Whether a call expected to cost ``next_call`` would take the run above its cap."""

@@ -262,3 +262,13 @@ def test_relative_strategy_scores_go_the_expected_way_minilm(tmp_path):
         _assert_expected_direction(p)
     finally:
         p.close()
+
+
+def test_a_re_run_on_unchanged_data_adds_nothing(study):
+    p, ids, _ = study
+    events = len(p.audit_log(type_="analysis"))
+    again = p.propose_postures()
+    assert sorted(again) == sorted(ids) and len(p.analyses(kind="posture")) == 3  # the same suggestions
+    assert len(p.audit_log(type_="analysis")) == events  # and no new event
+    ivpd = p.propose_ivpd()
+    assert sorted(p.propose_ivpd()) == sorted(ivpd) and len(p.analyses(kind="ivpd")) == len(ivpd)

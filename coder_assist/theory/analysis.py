@@ -190,20 +190,31 @@ def _people(idx: list[int], segs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _store(conn: sqlite3.Connection, kind: str, framework: str, payloads: dict[str, dict[str, Any]], model: str,
            actor: str) -> list[int]:  # fmt: skip
-    """Insert one suggestion per case and one ``analysis`` audit event, in one transaction."""
-    run_id, ids = uuid.uuid4().hex, []
+    """Insert one suggestion per case and one ``analysis`` audit event, in one transaction. A case
+    whose analysis is the same as one already suggested (same kind, model and payload: the data
+    did not change) keeps that suggestion: a re-run adds nothing."""
+    run_id, ids, new = uuid.uuid4().hex, [], []
     with transaction(conn):
         for case, payload in payloads.items():
+            body = json.dumps(payload, ensure_ascii=False)
+            same = conn.execute("SELECT id FROM analysis_suggestions WHERE kind = ? AND case_id = ? AND model = ?"
+                                " AND payload = ? ORDER BY id DESC LIMIT 1", (kind, case, model, body)).fetchone()  # fmt: skip
+            if same is not None:
+                ids.append(int(same[0]))
+                continue
             cur = conn.execute(
                 "INSERT INTO analysis_suggestions (run_id, kind, case_id, provider, model, payload, created_at)"
                 " VALUES (?,?,?,?,?,?,?)",
-                (run_id, kind, case, "offline", model, json.dumps(payload, ensure_ascii=False), utcnow()),
+                (run_id, kind, case, "offline", model, body, utcnow()),
             )
             ids.append(int(cur.lastrowid))  # type: ignore[arg-type]
-        audit.append(conn, actor, "analysis", {
-            "run_id": run_id, "kind": kind, "framework": framework, "cases": list(payloads),
-            "suggestion_ids": ids, "provider": "offline", "model": model,
-        })  # fmt: skip
+            new.append(ids[-1])
+        if new:
+            audit.append(conn, actor, "analysis", {
+                "run_id": run_id, "kind": kind, "framework": framework, "cases": list(payloads),
+                "suggestion_ids": new, "unchanged_ids": [i for i in ids if i not in new], "provider": "offline",
+                "model": model,
+            })  # fmt: skip
     return ids
 
 

@@ -77,8 +77,9 @@ def test_categories_accept_prints_the_suggestion_and_the_category_id(coded):
 def test_analyses_accept_names_the_suggestion_and_the_confirmed_analysis(tmp_path):
     p = Project.init(tmp_path / "p", coder="ann", embedder="hash")
     p.ingest([FIXTURES / "wave1"], wave=1, attributes=FIXTURES / "participants.csv")
-    first = p.propose_postures("northwind-facilities")[0]
+    first = p.propose_postures("halden-it")[0]
     p.decide_analysis(first, "reject")  # so confirmed ids differ from suggestion ids
+    assert p.propose_postures("halden-it") == [first]  # unchanged data: not proposed again
     second, third = p.propose_postures("northwind-facilities")[0], p.propose_postures("vela-packaging")[0]
     p.close()
     r = ca(tmp_path / "p", "--coder", "ann", "analyses", "accept", str(second))

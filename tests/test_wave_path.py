@@ -81,6 +81,9 @@ def test_second_wave_through_the_notebook_api(tmp_path):
             assert plan.selected > 10 and live.coded == 10 and state.peak_in_flight > 1
             sent = proj.code_batch(wave=2, apply_codebook=True, **llm)
             assert sent.selected == plan.selected - 10 and sent.skipped_done == 10
+            waiting = proj.wave_report(2)
+            assert waiting.coverage["segments_in_pending_batches"] == sent.selected
+            assert any("wait in a batch not yet collected" in n for n in waiting.notes)
             proj.batches(**llm)
             proj.batches(**llm)
             assert proj.collect_batches(**llm).collected == [sent.batch_id]
@@ -88,6 +91,7 @@ def test_second_wave_through_the_notebook_api(tmp_path):
             proj.decide_where("wave=2 and grounded=true", "accept")
             report = proj.wave_report(2)
             assert report.coded and report.coverage["segments_with_suggestions"] == plan.selected
+            assert report.coverage["segments_in_pending_batches"] == 0
             assert "<h2>New codes</h2>" in report._repr_html_() and str(report).startswith("wave 2")
             assert proj.verify_audit() == []
     finally:

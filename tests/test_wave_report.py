@@ -125,7 +125,7 @@ def test_new_and_stopped_codes_and_categories(coded):
     assert r.coded and r.waves == [1, 2]
     assert r.coverage == {"documents": 2, "segments": 8, "participant_segments": 4, "segments_with_suggestions": 4,
                           "segments_with_codings": 4, "segments_touched": 4, "segments_run": 4,
-                          "segments_examined": 4}  # fmt: skip
+                          "segments_examined": 4, "segments_in_pending_batches": 0}  # fmt: skip
     assert [(c["label"], c["codings"], c["documents"]) for c in r.new_codes] == [("Fresh idea", 2, 2), (SCRIPT, 1, 1)]
     # Old habit: coded in wave 1, absent in wave 2, with its one proposal there still open.
     assert [(s["label"], s["last_wave"], s["earlier_codings"], s["earlier_documents"], s["open_proposals"])

@@ -10,13 +10,14 @@ and there always agree. Pure functions over a connection; nothing is written.
 from __future__ import annotations
 
 import html
+import json
 import sqlite3
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import CoderAssistError
-from ..store.queries import PARTICIPANT_TALK
+from ..store.queries import BATCH_PENDING, PARTICIPANT_TALK
 from .saturation import saturation
 
 #: Suggestion states: still waiting for a person, and decided (with or without a code applied).
@@ -99,6 +100,9 @@ def wave_report(conn: sqlite3.Connection, wave: int, window: int = 3, share: flo
         report.notes.append(f"wave {wave} is partly coded ({coverage['segments_examined']} of "
                             f"{coverage['participant_segments']} participant segments have been through a provider or"
                             " have a suggestion or a coding): a code may still appear in the rest")  # fmt: skip
+    if coverage["segments_in_pending_batches"]:
+        report.notes.append(f"{coverage['segments_in_pending_batches']} segments of wave {wave} wait in a batch not yet "
+                            "collected ('coder-assist batches collect'): their codes are not counted yet")  # fmt: skip
     if report.agreement["kappa"]["value"] is None:
         report.notes.append(f"no kappa: {report.agreement['kappa']['reason']}")
     return report
@@ -142,8 +146,14 @@ def _coverage(conn: sqlite3.Connection, wave: int) -> dict[str, int]:
         " LEFT JOIN participants p ON p.speaker = s.speaker WHERE d.current = 1 AND d.wave = ?",
         (wave,),
     ).fetchone()
+    held: set[str] = set()
+    for (ids,) in conn.execute("SELECT segment_ids FROM batches WHERE collected_at IS NULL AND status IN"
+                               f" ({','.join('?' * len(BATCH_PENDING))})", BATCH_PENDING):  # fmt: skip
+        held.update(json.loads(ids))
+    in_batch = conn.execute(f"SELECT count(*) FROM segments s JOIN documents d ON d.id = s.document_id WHERE d.current = 1"
+                            f" AND d.wave = ? AND s.id IN ({','.join('?' * len(held)) or 'NULL'})", (wave, *held)).fetchone()[0]  # fmt: skip
     return {"documents": row["documents"], "segments": row["segments"],
-            "participant_segments": row["participant_segments"] or 0,
+            "participant_segments": row["participant_segments"] or 0, "segments_in_pending_batches": in_batch,
             "segments_with_suggestions": row["with_suggestions"] or 0, "segments_with_codings": row["with_codings"] or 0,
             "segments_touched": row["touched"] or 0, "segments_run": row["run"] or 0,
             "segments_examined": row["examined"] or 0}  # fmt: skip

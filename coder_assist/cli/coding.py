@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import CoderAssistError
+from ..suggest.coding import RunReport
 from ._common import BaseUrl, Json, Model, OnlySource, OnlyWave, RichProgress, open_project, print_json, say, state, warn
 from .batches import submit as submit_batch
 
@@ -103,7 +104,7 @@ def recode(
     _report(report, as_json)
 
 
-def _report(report, as_json: bool) -> None:  # noqa: ANN001
+def _report(report: RunReport, as_json: bool) -> None:
     """What a coding run did, as text or JSON; exit 1 when segments failed or the cost cap stopped it."""
     for w in report.warnings:
         warn(w)

@@ -121,15 +121,18 @@ def status(conn: sqlite3.Connection) -> dict[str, Any]:
     }  # fmt: skip
 
 
+#: Remote batch states that can still change.
+BATCH_ACTIVE = ("validating", "in_progress", "finalizing", "cancelling")
 #: Batch states whose segments are still held (running, or finished but not yet collected).
-BATCH_PENDING = ("validating", "in_progress", "finalizing", "cancelling", "completed")
+BATCH_PENDING = (*BATCH_ACTIVE, "completed")
 
 
-def pending_segments(conn: sqlite3.Connection, key: str) -> set[str]:
-    """Segments held by a batch of this work key that is still running or not yet collected."""
+def pending_segments(conn: sqlite3.Connection, key: str | None = None) -> set[str]:
+    """Segments held by a batch (of this work key, or of any) that is still running or not yet collected."""
     marks = ",".join("?" * len(BATCH_PENDING))
+    where, params = ("AND work_key = ?", (key,)) if key is not None else ("", ())
     held: set[str] = set()
-    for (ids,) in conn.execute(f"SELECT segment_ids FROM batches WHERE work_key = ? AND collected_at IS NULL"
-                               f" AND status IN ({marks})", (key, *BATCH_PENDING)):  # fmt: skip
+    for (ids,) in conn.execute(f"SELECT segment_ids FROM batches WHERE collected_at IS NULL AND status IN ({marks})"
+                               f" {where}", (*BATCH_PENDING, *params)):  # fmt: skip
         held.update(json.loads(ids))
     return held

@@ -45,7 +45,7 @@ ENDPOINT = "/v1/chat/completions"
 WINDOW = "24h"
 DISCOUNT = 0.5
 """Batch requests cost half the live price (OpenAI's Batch API pricing)."""
-ACTIVE = ("validating", "in_progress", "finalizing", "cancelling")
+ACTIVE = queries.BATCH_ACTIVE
 """Remote states that can still change."""
 PENDING = queries.BATCH_PENDING
 """A batch in one of these states, not yet collected, holds its segments: submit skips them."""
@@ -235,13 +235,8 @@ def submit(
     stored_redaction = {"applied": redactor is not None, "placeholders": dict(redactor._back) if redactor else {}}
     counts = batch.request_counts.model_dump() if batch.request_counts is not None else {"total": len(todo)}
     with transaction(conn):
-        conn.execute(
-            "INSERT INTO coding_runs (id, work_key, actor, provider, model, base_host, prompt_id, prompt_version,"
-            " prompt_sha256, params, redaction, selection, status, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (run_id, run.key, actor, provider.name, provider.model, provider.base_host, run.prompt_id,
-             run.prompt_version, run.prompt_sha, json.dumps(provider.params()), json.dumps(redaction),
-             json.dumps({"segments": len(todo), "batch_id": batch.id, "wave": wave, "source": source}), "batch", now),
-        )  # fmt: skip
+        run.record_run(run_id, "batch", {"segments": len(todo), "batch_id": batch.id, "wave": wave, "source": source},
+                       redaction, now)  # fmt: skip
         conn.execute(
             "INSERT INTO batches (id, work_key, run_id, actor, provider, model, base_host, prompt_id, prompt_version,"
             " prompt_sha256, endpoint, input_file_id, segment_ids, inputs, redaction, status, output_file_id,"

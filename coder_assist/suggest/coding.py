@@ -130,8 +130,10 @@ class CodingRun:
             self.prompt_sha, self.prompt_version = self.prompt.sha256, self.prompt.version
         self.prompt_id = self.prompt.id if self.prompt is not None else provider.prompt_id
         self.codebook_sha = ""
+        self._entries: list[str] | None = None
         if self.apply_codebook:  # the codebook is part of the work: a changed codebook is new work
-            self.codebook_sha = hashlib.sha256("\n".join(self._codebook()).encode()).hexdigest()
+            self._entries = self._codebook_entries()  # read once: the run sends this very codebook
+            self.codebook_sha = hashlib.sha256("\n".join(self._entries).encode()).hexdigest()
         per = f":{self.per_call}-per-call" if self.per_call > 1 else ""  # other requests: other work
         self.key = work_key(provider, self.prompt_sha + self.codebook_sha + per, framework)
         self.redactor: Redactor | None = redactor_for(self.cfg.privacy, queries.participants(self.conn), provider.remote)
@@ -149,8 +151,8 @@ class CodingRun:
 
     # -- inputs -------------------------------------------------------------------------------
     def _codebook(self) -> list[str]:
-        if self.apply_codebook:
-            return self._codebook_entries()
+        if self._entries is not None:
+            return self._entries
         if self.framework is not None:
             return [f"{c.name}: {c.definition} Use when: {' '.join(c.include)} Not when: {' '.join(c.exclude)}"
                     for c in self.framework.constructs]  # fmt: skip
@@ -293,13 +295,7 @@ class CodingRun:
         redaction = {"applied": self.redactor is not None, "mode": self.cfg.privacy.redact,
                      "identifiers": self.redactor.summary() if self.redactor else {}}  # fmt: skip
         with transaction(self.conn):
-            self.conn.execute(
-                "INSERT INTO coding_runs (id, work_key, actor, provider, model, base_host, prompt_id, prompt_version,"
-                " prompt_sha256, params, redaction, selection, status, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (run_id, self.key, self.actor, self.provider.name, self.provider.model, self.provider.base_host,
-                 self.prompt_id, self.prompt_version, self.prompt_sha, json.dumps(self.provider.params()),
-                 json.dumps(redaction), json.dumps({"segments": len(segments)}), "running", utcnow()),
-            )  # fmt: skip
+            self.record_run(run_id, "running", {"segments": len(segments)}, redaction)
             audit.append(self.conn, self.actor, "coding-run-start", {
                 "run_id": run_id, "provider": self.provider.name, "model": self.provider.model,
                 "base_host": self.provider.base_host, "prompt_id": self.prompt_id, "codebook_sha256": self.codebook_sha or None,
@@ -366,6 +362,17 @@ class CodingRun:
             f"other code's (margin {sim:.2f}; {clf.describe()})."))  # fmt: skip
         proposal = CodeProposal(codes=[*reply.proposal.codes, code])
         return ProviderReply(proposal, proposal.model_dump_json(), reply.usage, reply.latency_ms, reply.attempts, reply.error)
+
+    def record_run(self, run_id: str, status: str, selection: dict[str, Any], redaction: dict[str, Any],
+                   started_at: str | None = None) -> None:  # fmt: skip
+        """The ``coding_runs`` row of this run (the caller holds the transaction)."""
+        self.conn.execute(
+            "INSERT INTO coding_runs (id, work_key, actor, provider, model, base_host, prompt_id, prompt_version,"
+            " prompt_sha256, params, redaction, selection, status, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (run_id, self.key, self.actor, self.provider.name, self.provider.model, self.provider.base_host,
+             self.prompt_id, self.prompt_version, self.prompt_sha, json.dumps(self.provider.params()),
+             json.dumps(redaction), json.dumps(selection), status, started_at or utcnow()),
+        )  # fmt: skip
 
     def _over_budget(self, report: RunReport, next_call: float, in_flight: float = 0.0) -> bool:
         """Whether a call expected to cost ``next_call`` would take the run above its cap."""

@@ -10,14 +10,13 @@ and there always agree. Pure functions over a connection; nothing is written.
 from __future__ import annotations
 
 import html
-import json
 import sqlite3
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import CoderAssistError
-from ..store.queries import BATCH_PENDING, PARTICIPANT_TALK
+from ..store.queries import PARTICIPANT_TALK, pending_segments
 from .saturation import saturation
 
 #: Suggestion states: still waiting for a person, and decided (with or without a code applied).
@@ -146,10 +145,7 @@ def _coverage(conn: sqlite3.Connection, wave: int) -> dict[str, int]:
         " LEFT JOIN participants p ON p.speaker = s.speaker WHERE d.current = 1 AND d.wave = ?",
         (wave,),
     ).fetchone()
-    held: set[str] = set()
-    for (ids,) in conn.execute("SELECT segment_ids FROM batches WHERE collected_at IS NULL AND status IN"
-                               f" ({','.join('?' * len(BATCH_PENDING))})", BATCH_PENDING):  # fmt: skip
-        held.update(json.loads(ids))
+    held = pending_segments(conn)
     in_batch = conn.execute(f"SELECT count(*) FROM segments s JOIN documents d ON d.id = s.document_id WHERE d.current = 1"
                             f" AND d.wave = ? AND s.id IN ({','.join('?' * len(held)) or 'NULL'})", (wave, *held)).fetchone()[0]  # fmt: skip
     return {"documents": row["documents"], "segments": row["segments"],

@@ -38,12 +38,14 @@ demo: $(STAMP)
 	$(CA) saturation | tail -n 3
 	$(CA) --coder demo posture --case northwind-facilities | head -n 14
 	$(CA) eval --gold fixtures/gold/constructs.jsonl --framework ivpd | head -n 3
+	$(CA) export qdpx $(DEMO)/study.qdpx
 	$(CA) audit verify
 	$(CA) status
 	@echo ""
 	@echo "Demo project: $(DEMO)  (database $(DEMO)/project.db, vector index $(DEMO)/index/)"
 	@echo "Review the rest, one key per decision: $(BIN)/coder-assist -p $(DEMO) --coder YOUR-NAME review"
 	@echo "Try: $(BIN)/coder-assist -p $(DEMO) search 'promises made in the bid' --side supplier"
+	@echo "For NVivo, ATLAS.ti, MAXQDA or QualCoder: $(DEMO)/study.qdpx (REFI-QDA)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

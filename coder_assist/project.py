@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
 from .errors import CoderAssistError, ProjectError
+from .exchange import ExportReport, ImportReport, export as _export, import_ as _import
 from .ingest import run as _ingest
 from .ingest.participants import AttributeReport
 from .ingest.run import IngestReport
@@ -39,7 +40,7 @@ from .theory.frameworks import Framework, find_frameworks
 from .theory.saturation import Saturation, saturation
 from .theory.waves import WaveReport, wave_report
 
-__all__ = ["IngestReport", "Project", "SearchHit"]
+__all__ = ["ExportReport", "ImportReport", "IngestReport", "Project", "SearchHit"]
 Ids = int | list[int]
 Who = str | None
 Rows = list[dict[str, Any]]
@@ -434,6 +435,24 @@ class Project:
     def lineage(self) -> Rows:
         """Initial code -> focused category -> construct, for every active code."""
         return _theory.lineage(self.conn)
+
+    # -- exchange with other tools (REFI-QDA) ------------------------------------------------------
+    def export_qdpx(self, path: str | Path, *, coder: Who = None) -> ExportReport:
+        """Write the project as a REFI-QDA project (.qdpx), validated against the schema first."""
+        return _export(self.store, Path(path), "qdpx", self.actor(coder))
+
+    def export_qdc(self, path: str | Path, *, coder: Who = None) -> ExportReport:
+        """Write the codebook (codes and categories) as a REFI-QDA codebook (.qdc)."""
+        return _export(self.store, Path(path), "qdc", self.actor(coder))
+
+    def import_qdpx(self, path: str | Path, *, coder: Who = None, index: bool = True) -> ImportReport:
+        """Import a REFI-QDA project: sources, codes, codings (as the original coders' own), cases,
+        notes and users, as one decision of the named ``coder``; all or nothing."""
+        return _import(self.store, self.vectors, Path(path), "qdpx", self.decider(coder), index)
+
+    def import_qdc(self, path: str | Path, *, coder: Who = None) -> ImportReport:
+        """Import a REFI-QDA codebook (.qdc): codes with their hierarchy, and sets as categories."""
+        return _import(self.store, self.vectors, Path(path), "qdc", self.decider(coder), False)
 
     # -- audit and the store ---------------------------------------------------------------------
     def verify_audit(self) -> list[audit.ChainBreak]:

@@ -21,12 +21,12 @@ RANKS = {
     "store": 1,
     "ingest": 2, "suggest": 2,
     "review": 3,
-    "theory": 4,
+    "theory": 4, "exchange": 4,
     "notebook": 5,
     "project": 6, "__init__": 6,
     "cli": 7,
 }  # fmt: skip
-SIBLINGS_APART = {frozenset({"ingest", "suggest"})}
+SIBLINGS_APART = {frozenset({"ingest", "suggest"}), frozenset({"theory", "exchange"})}
 
 
 def sources(root: Path = PACKAGE) -> dict[str, str]:

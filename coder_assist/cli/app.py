@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from . import (
-    analyses, audit, batches, categories, codebook, coding, evaluate, frameworks, ingest, mapping, memos, project, review,
-    saturation, waves,
+    analyses, audit, batches, categories, codebook, coding, evaluate, exchange, frameworks, ingest, mapping, memos, project,
+    review, saturation, waves,
 )  # fmt: skip
 from ._common import state
 from ._root_group import RootGroup
@@ -43,7 +43,7 @@ def _root(
 
 # In the order of the work; each module's commands (and its group, if it has one) go in as they are.
 for _module in (project, ingest, coding, batches, review, codebook, categories, frameworks, mapping, memos, analyses, saturation,
-                waves, evaluate, audit):  # fmt: skip
+                waves, evaluate, exchange, audit):  # fmt: skip
     app.add_typer(_module.commands)
 
 

@@ -448,3 +448,47 @@ migration(
     CREATE INDEX batches_work_key ON batches (work_key)
     """,
 )
+
+
+# REFI-QDA exchange (issue 11). ``exchange_ids`` keeps the GUID an object had in an imported file
+# (kind: code, document, user, participant, category, memo, variable, selection, coding), so an
+# export writes it again and a round trip keeps identities; objects without one get a stable
+# uuid5 on export. ``name`` is the object's name in the file when ours differs (a duplicate code
+# name made unique on import) and ``local_name`` the name we gave it then: while ours is unchanged,
+# the export writes the file's name again. ``imports`` records every import; ``imported_codings`` what an
+# imported coding carried in the other tool (its selection, that selection's description, where
+# tools put provenance) so that it is exported again unchanged. ``codes.color`` holds colours.
+migration(
+    "m008_exchange",
+    """
+    CREATE TABLE exchange_ids (
+        kind TEXT NOT NULL,
+        local_id TEXT NOT NULL,
+        guid TEXT NOT NULL,
+        name TEXT,
+        local_name TEXT,
+        PRIMARY KEY (kind, local_id)
+    );
+    CREATE UNIQUE INDEX exchange_ids_guid ON exchange_ids (kind, guid);
+    CREATE TABLE imports (
+        id INTEGER PRIMARY KEY,
+        file TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        origin TEXT,
+        project_name TEXT,
+        counts TEXT NOT NULL DEFAULT '{}',
+        warnings TEXT NOT NULL DEFAULT '[]',
+        imported_at TEXT NOT NULL,
+        imported_by TEXT NOT NULL
+    );
+    CREATE TABLE imported_codings (
+        coding_id INTEGER PRIMARY KEY REFERENCES codings (id),
+        import_id INTEGER NOT NULL REFERENCES imports (id),
+        selection_guid TEXT,
+        selection_name TEXT,
+        description TEXT
+    );
+    ALTER TABLE codes ADD COLUMN color TEXT
+    """,
+)

@@ -20,3 +20,7 @@ class InputError(CoderAssistError):
 
 class ProjectError(CoderAssistError):
     """The project directory is missing, not a project, or inconsistent."""
+
+
+class ServerError(CoderAssistError):
+    """A server the project is configured to use (e.g. a shared chroma server) cannot be reached."""

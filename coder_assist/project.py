@@ -18,7 +18,7 @@ from .ingest.participants import AttributeReport
 from .ingest.run import IngestReport
 from .plugins import embedder_factories
 from .progress import Progress
-from .review import confirm as _confirm, decisions as _decisions, queries as _review
+from .review import confirm as _confirm, decisions as _decisions, queries as _review, sheet as _sheet
 from .review.decisions import Decision
 from .review.session import ReviewSession
 from .store import audit, queries as _store
@@ -27,7 +27,7 @@ from .store.context import ANCHOR_NAME, StoreContext
 from .store.embedders import Embedder
 from .store.index import SegmentIndex
 from .store.vectors import SearchHit, Vectors
-from .suggest.coding import RunReport, run_coding
+from .suggest.coding import RunReport, mark_interrupted, run_coding
 from .suggest.llm import StructuredCaller
 from .suggest.providers import (
     HeuristicProvider, Provider, StructuredProvider, get_provider, overridden, resolve_name, resolve_provider,
@@ -117,12 +117,13 @@ class Project:
     # -- ingest and search -------------------------------------------------------------------
     def ingest(self, paths: list[str | Path] | str | Path, *, wave: int | None = None, case: str | None = None,
                name: str | None = None, attributes: str | Path | None = None, coder: Who = None,
-               progress: Progress | None = None, index: bool = True) -> IngestReport:  # fmt: skip
-        """Ingest files or folders; bad files are reported in ``failures`` and skipped."""
+               progress: Progress | None = None, index: bool = True, include_hidden: bool = False) -> IngestReport:  # fmt: skip
+        """Ingest files or folders; bad files are reported in ``failures`` and skipped. Folders are
+        walked without leaving them (no links out, no devices), hidden entries only with ``include_hidden``."""
         warnings = self.import_attributes(attributes, coder=coder).warnings if attributes is not None else []
         items = [paths] if isinstance(paths, (str, Path)) else paths
         report = _ingest.ingest(self.store, self.vectors, [Path(p) for p in items], self.actor(coder), wave=wave,
-                                case=case, name=name, progress=progress, index=index)  # fmt: skip
+                                case=case, name=name, progress=progress, index=index, include_hidden=include_hidden)  # fmt: skip
         report.warnings[:0] = warnings
         return report
 
@@ -277,8 +278,15 @@ class Project:
         return _decisions.decide_where(self.conn, rows, action, self.decider(coder), note)
 
     def apply_decisions_csv(self, path: str | Path, *, coder: Who = None) -> list[Decision]:
-        """Decisions from a CSV (``id, action, label, span, into, note``), all or nothing."""
+        """Decisions from a CSV (``id, action, label, span, into, note``, optional ``version``), all
+        or nothing; rows with an empty action are skipped."""
         return _decisions.apply_csv(self.conn, Path(path), self.decider(coder))
+
+    def write_decision_sheet(self, path: str | Path, *, status: str | None = "proposed", run_id: str | None = None,
+                             where: str | None = None) -> int:  # fmt: skip
+        """The open suggestions (``status``, ``run_id``, ``where``) as a CSV to decide in a spreadsheet
+        and apply with :meth:`apply_decisions_csv`; cells are neutralised against formula injection."""
+        return _sheet.write_sheet(self.conn, Path(path), self.suggestion_rows(status=status, run_id=run_id, where=where))
 
     # -- codebook ----------------------------------------------------------------------------------
     def code_rows(self) -> Rows:
@@ -382,20 +390,25 @@ class Project:
         return found[0]
 
     def decide_memo_draft(self, ids: Ids, action: str = "accept", *, body: str | None = None, coder: Who = None,
-                          note: str | None = None) -> Any:  # fmt: skip
+                          note: str | None = None, allow_unverified: bool = False) -> Any:  # fmt: skip
         """Accept drafts (as they are, or edited with ``body``) as the next version of their subject's
-        memo, or reject them. Returns the memo id(s), ``None`` for a rejection."""
-        return self._confirm("memo_draft", ids, action, coder, note, body=body)
+        memo, or reject them. Returns the memo id(s), ``None`` for a rejection. A quoted passage
+        that is in no transcript refuses the memo, or with ``allow_unverified`` is marked
+        ``[unverified quote]`` (see :mod:`coder_assist.suggest.passages`)."""
+        return self._confirm("memo_draft", ids, action, coder, note, body=body, allow_unverified=allow_unverified)
 
-    def accept_memo(self, draft_id: int, *, body: str | None = None, coder: Who = None, note: str | None = None) -> int:
-        return self.decide_memo_draft(draft_id, "accept", body=body, coder=coder, note=note)
+    def accept_memo(self, draft_id: int, *, body: str | None = None, coder: Who = None, note: str | None = None,
+                    allow_unverified: bool = False) -> int:  # fmt: skip
+        return self.decide_memo_draft(draft_id, "accept", body=body, coder=coder, note=note, allow_unverified=allow_unverified)
 
     def reject_memo(self, draft_id: int, *, coder: Who = None, note: str | None = None) -> None:
         self.decide_memo_draft(draft_id, "reject", coder=coder, note=note)
 
-    def write_memo(self, subject: str, body: str, *, kind: str = "reflexive", coder: Who = None) -> int:
-        """Save a memo a researcher wrote (reflexive, or a new version of a theory memo)."""
-        return _confirm.write_memo(self.conn, subject, body, self.decider(coder), kind=kind)
+    def write_memo(self, subject: str, body: str, *, kind: str = "reflexive", coder: Who = None,
+                   allow_unverified: bool = False) -> int:  # fmt: skip
+        """Save a memo a researcher wrote (reflexive, or a new version of a theory memo). Quoted
+        passages must verify, or with ``allow_unverified`` are marked ``[unverified quote]``."""
+        return _confirm.write_memo(self.conn, subject, body, self.decider(coder), kind=kind, allow_unverified=allow_unverified)
 
     def memos(self, subject: str | None = None) -> Rows:
         """Memo versions, newest last."""
@@ -455,6 +468,10 @@ class Project:
         return _import(self.store, self.vectors, Path(path), "qdc", self.decider(coder), False)
 
     # -- audit and the store ---------------------------------------------------------------------
+    def audit_entries(self) -> int:
+        """How many entries the audit ledger holds."""
+        return self.conn.execute("SELECT count(*) FROM events").fetchone()[0]
+
     def verify_audit(self) -> list[audit.ChainBreak]:
         """Check the hash chain and the anchor file; empty means intact."""
         return audit.verify(self.conn, self.root / ANCHOR_NAME)
@@ -484,9 +501,13 @@ class Project:
         return _store.participants(self.conn)
 
     def status(self) -> dict[str, Any]:
-        """Counts of what the project holds, and whether the index is complete."""
+        """Counts of what the project holds, and whether the index is complete: ``indexed`` counts
+        the segments the vector index really holds, and coding runs whose process is gone are
+        marked ``interrupted`` first."""
+        mark_interrupted(self.conn, self.actor())
         return {"project": self.config.project.name, "root": str(self.root), **_store.status(self.conn),
-                "embedder": self.config.embedder.name, "provider": self.config.provider.name}  # fmt: skip
+                "indexed": self.vectors.indexed(), "embedder": self.config.embedder.name,
+                "provider": self.config.provider.name}  # fmt: skip
 
 
 def _ids(ids: Ids) -> list[int]:

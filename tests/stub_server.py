@@ -31,6 +31,10 @@ The Batch API, in memory and shaped like OpenAI's (the ``openai`` client's ``fil
 logic above, markers included, and the batch is ``completed`` with an output file of the 200
 replies and an error file of the others, e.g. ALWAYS-FAILS's 503), ``POST /v1/batches/{id}/cancel``
 (``cancelling``, then ``cancelled`` on the next retrieve, no output). Ids count up per server.
+
+``start(echo_auth=401)`` (or 403, 400, 500 ...) makes every live chat request fail with that status
+and a body that echoes the request's ``Authorization`` header and key, as a careless gateway does
+(live tests only: a cassette would record the key).
 """
 
 from __future__ import annotations
@@ -64,6 +68,8 @@ class StubState:
         """Seconds each live chat reply takes (benchmarks: a fixed model latency)."""
         self.fault_every = 0
         """Every n-th live chat request fails once (429 with Retry-After, then 500, alternating); 0: none."""
+        self.echo_auth = 0
+        """Status every live chat request gets, with the Authorization header echoed; 0: normal."""
         self.chats = 0
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -324,6 +330,16 @@ def _run_batch(state: StubState, b: dict) -> None:
     b["request_counts"] = {"total": len(out) + len(err), "completed": len(out), "failed": len(err)}
 
 
+def _echo_auth(state: StubState, authorization: str) -> dict:
+    """A careless gateway's error body: the credentials it was sent, three ways."""
+    with state.lock:
+        state.chats += 1
+    key = authorization.removeprefix("Bearer ")
+    return {"error": {"message": f"Incorrect API key provided: {key}. Header was 'Authorization: {authorization}'.",
+                      "type": "invalid_request_error", "request": {"headers": {"authorization": authorization}},
+                      "api_key": key}}  # fmt: skip
+
+
 def make_handler(state: StubState) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -372,17 +388,20 @@ def make_handler(state: StubState) -> type[BaseHTTPRequestHandler]:
                 return self._send(*_upload(state, self.headers.get("Content-Type", ""), raw))
             if path.startswith("/v1/batches"):
                 return self._send(*_batch_post(state, path, json.loads(raw or b"{}")))
+            if state.echo_auth:
+                return self._send(state.echo_auth, _echo_auth(state, self.headers.get("Authorization", "")))
             status, obj, headers = _live_chat(state, json.loads(raw or b"{}"))
             self._send(status, obj, headers)
 
     return Handler
 
 
-def start(port: int = 0, latency: float = 0.0, fault_every: int = 0) -> tuple[ThreadingHTTPServer, StubState]:
+def start(port: int = 0, latency: float = 0.0, fault_every: int = 0,
+          echo_auth: int = 0) -> tuple[ThreadingHTTPServer, StubState]:  # fmt: skip
     """Start the stub on 127.0.0.1 in a daemon thread; port 0 picks a free one. ``latency`` and
-    ``fault_every`` are for benchmarks (see :class:`StubState`)."""
+    ``fault_every`` are for benchmarks, ``echo_auth`` for credential leaks (see :class:`StubState`)."""
     state = StubState()
-    state.latency, state.fault_every = latency, fault_every
+    state.latency, state.fault_every, state.echo_auth = latency, fault_every, echo_auth
     server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(state))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, state

@@ -929,3 +929,15 @@ def test_corpus_replay() -> None:
             assert "root:" not in check_error(exc, f)
         else:
             _outcome(call)
+
+
+def test_control_characters_become_spaces_and_positions_stay(tmp_path: Path) -> None:
+    text = "Ana: the \x0bsupplier\x07 was late\x1b[31m again.\n"
+    i = text.index("was late")
+    path = write_qdpx(tmp_path / "ctl.qdpx", project_xml(text_source(selection(1, i, i + len("was late")))),
+                      {f"sources/{SOURCE}.txt": text})  # fmt: skip
+    p = reader.read_qdpx(path)
+    [source] = p.sources
+    assert "\x07" not in source.text and "\x1b" not in source.text and len(source.text) == len(text)
+    assert [source.text[s.start : s.end] for s in source.selections] == ["was late"]
+    assert any("control character" in w for w in p.warnings)

@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from ..errors import CoderAssistError
-from ._common import fail, out, say
+from ._common import fail, out, printable, say
 
 if TYPE_CHECKING:  # types only: the session comes from Project.review()
     from ..review.session import ReviewItem, ReviewSession
@@ -22,25 +22,32 @@ def item_view(item: ReviewItem) -> Panel:
     """One suggestion for the terminal: the segment with the quote highlighted, who said it,
     what is proposed and why, and similar coded segments. Fits 80 columns."""
     s, p = item.suggestion, item.participant
-    body = Text(item.segment_text)
-    if item.quote_span:
-        body.stylize("bold reverse", *item.quote_span)
+    start, end = item.quote_span or (0, 0)
+    text = item.segment_text
+    body = _text(text[:start])
+    body.append(printable(text[start:end], keep="\n\t"), style="bold reverse")
+    body.append(printable(text[end:], keep="\n\t"))
     attrs = ", ".join(str(x) for x in (p.get("side"), p.get("role_category"), s.get("case"),
                                        f"wave {s['wave']}" if s.get("wave") else None) if x)  # fmt: skip
-    head = Text(f"{s['speaker'] or 'unlabelled'}{f' ({attrs})' if attrs else ''} in {s['source']}", style="bold")
-    label = Text("\nCode: ", style="bold").append(s["label"], style="bold cyan")
+    head = _text(f"{s['speaker'] or 'unlabelled'}{f' ({attrs})' if attrs else ''} in {s['source']}", style="bold")
+    label = Text("\nCode: ", style="bold").append(printable(s["label"]), style="bold cyan")
     label.append("  in-vivo" if s["in_vivo"] else "")
     if s.get("reused_label"):
-        label.append(f"  (reuses '{s['reused_label']}')")
-    lines = [head, Text(""), body, label, Text(f"Why:  {s['rationale']}")]
+        label.append(printable(f"  (reuses '{s['reused_label']}')"))
+    lines = [head, Text(""), body, label, _text(f"Why:  {s['rationale']}")]
     if item.quote_span is None:
         lines.append(Text("Quote not found in the transcript: edit the span or reject.", style="bold red"))
-        lines.append(Text(f"Quote: \"{s['quote']}\""))
-    lines.append(Text(f"From: {s['provider']} {s['model']} · grounding {s['grounding']}", style="dim"))
+        lines.append(_text(f"Quote: \"{s['quote']}\""))
+    lines.append(_text(f"From: {s['provider']} {s['model']} · grounding {s['grounding']}", style="dim"))
     for sim in item.similar:
-        lines.append(Text(f"Similar ({sim['score']:.2f}): \"{sim['text'][:120]}\" -> {'; '.join(sim['codes'])}", style="dim"))
+        lines.append(_text(f"Similar ({sim['score']:.2f}): \"{sim['text'][:120]}\" -> {'; '.join(sim['codes'])}", style="dim"))
     title = f"suggestion #{s['id']} · {item.position}/{item.total} · {s['status']}"
     return Panel(Text("\n").join(lines), title=title, title_align="left", width=80)
+
+
+def _text(value: str, style: str = "") -> Text:
+    """Text shown as it is: line breaks and tabs kept, other control characters escaped."""
+    return Text(printable(value, keep="\n\t"), style=style)
 
 
 def read_key() -> str:

@@ -1,4 +1,4 @@
-"""The root command group: global options anywhere on the line, library errors as one-line messages."""
+"""The root command group: global options anywhere on the line, every error as a one-line message."""
 
 from __future__ import annotations
 
@@ -32,7 +32,19 @@ class RootGroup(TyperGroup):
                     command.params.append(_hidden_copy(option, flags))
 
     def invoke(self, ctx: typer.Context) -> Any:
-        return handled(super().invoke)(ctx)
+        return handled(super().invoke, self._command_name(ctx))(ctx)
+
+    def _command_name(self, ctx: typer.Context) -> str:
+        """The (sub-)command the rest of the line names, e.g. ``frameworks validate``, for messages."""
+        words: list[str] = []
+        command: Any = self
+        for arg in [*getattr(ctx, "_protected_args", []), *ctx.args]:
+            found = command.get_command(ctx, arg) if isinstance(command, TyperGroup) else None
+            if found is None:
+                break
+            words.append(arg)
+            command = found
+        return " ".join(words)
 
 
 def _below(group: TyperGroup) -> Iterator[Any]:
@@ -48,7 +60,7 @@ def _hidden_copy(option: Any, flags: list[str]) -> Any:
     name = option.name
 
     def remember(_ctx: Any, _param: Any, value: Any) -> Any:
-        if value is not None:
+        if value is not None and value is not False:  # a flag not given does not undo the root's
             setattr(state, name, value)
         return value
 

@@ -41,7 +41,7 @@ def _show(rows: list[dict[str, Any]], kind: str, as_json: bool) -> None:
         return print_json(rows)
     for r in rows:
         say(f"#{r['id']} ({r['status']})")
-        say((render_posture if kind == "posture" else render_ivpd)(r["payload"]))
+        say((render_posture if kind == "posture" else render_ivpd)(r["payload"]), block=True)
     if rows:
         say(f"confirm with: coder-assist analyses accept {' '.join(str(r['id']) for r in rows)}")
 

@@ -20,7 +20,7 @@ app = typer.Typer(
     cls=RootGroup,
     help="LLM-assisted qualitative coding and grounded theory for interview transcripts.\n\n"
     "Every suggestion waits for a named human's decision; everything runs offline by default. "
-    "--project/-p and --coder may also follow the command, e.g. accept 5 --coder ann.",
+    "--project/-p, --coder and --debug may also follow the command, e.g. accept 5 --coder ann.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -36,9 +36,13 @@ def _root(
     coder: Annotated[
         Optional[str], typer.Option("--coder", envvar="CODER_ASSIST_CODER", help="Who is acting (recorded in the audit trail).")
     ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", envvar="CODER_ASSIST_DEBUG", help="Show the traceback of an unexpected error.")
+    ] = False,
 ) -> None:
     state.project = project
     state.coder = coder
+    state.debug = debug
 
 
 # In the order of the work; each module's commands (and its group, if it has one) go in as they are.

@@ -19,12 +19,12 @@ def audit_verify() -> None:
     """Check the hash chain and the anchor file; names every place the chain breaks."""
     with open_project() as proj:
         breaks = proj.verify_audit()
-        entries = proj.status()["events"]
+        entries = proj.audit_entries()
     if not breaks:
         say(f"audit trail intact: {entries} entries, hash chain and anchor verified")
         return
     for b in breaks:
-        fail(f"entry {b.seq}: {b.reason}")
+        fail(f"entry {b.seq}: {b.reason}" if b.seq else f"anchor: {b.reason}")
     raise typer.Exit(1)
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ..errors import CoderAssistError
 from ..suggest.coding import RunReport
-from ._common import BaseUrl, Json, Model, OnlySource, OnlyWave, RichProgress, open_project, print_json, say, state, warn
+from ._common import BaseUrl, Json, Model, OnlySource, OnlyWave, RichProgress, open_project, plural, print_json, say, state, warn
 from .batches import submit as submit_batch
 
 commands = typer.Typer()
@@ -136,11 +137,20 @@ def _report(report: RunReport, as_json: bool) -> None:
 def suggestions(
     status: Annotated[Optional[str], typer.Option(help="proposed, ungrounded, ... (default: all).")] = None,
     run: Annotated[Optional[str], typer.Option(help="Only this coding run.")] = None,
+    where: Annotated[Optional[str], typer.Option(help="Only those matching a filter (as in 'review --where').")] = None,
+    csv: Annotated[Optional[Path], typer.Option(
+        "--csv", metavar="FILE", help="Write a decision sheet instead: fill its 'action' column in a spreadsheet, "
+        "then apply it with 'review --from FILE'.")] = None,
     as_json: Json = False,
 ) -> None:
-    """List suggestions with their quote, grounding and provider."""
+    """List suggestions with their quote, grounding and provider, or write them as a decision sheet."""
     with open_project() as proj:
-        rows = proj.suggestion_rows(status=status, run_id=run)
+        if csv is not None:
+            n = proj.write_decision_sheet(csv, status=status or "proposed", run_id=run, where=where)
+            say(f"wrote {csv}: {plural(n, 'suggestion')} to decide (columns id, action, label, span, into, note, version, "
+                f"then context); apply it with: coder-assist review --from {csv}")  # fmt: skip
+            return
+        rows = proj.suggestion_rows(status=status, run_id=run, where=where)
     if as_json:
         return print_json(rows)
     for r in rows:

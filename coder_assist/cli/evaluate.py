@@ -45,7 +45,7 @@ def eval_cmd(
             say(f"  baseline, nearest top-level definition (no abstention), rolled up: accuracy {r.baseline_accuracy:.3f}"
                 f"  macro-F1 {r.baseline_macro_f1:.3f}  kappa {r.baseline_kappa:.3f}")  # fmt: skip
         s = Scores(r.n, r.accuracy, r.macro_f1, r.kappa, r.labels, r.confusion)
-        say("\n".join("  " + line for line in confusion_table(s).splitlines()))
+        say("\n".join("  " + line for line in confusion_table(s).splitlines()), block=True)
         if r.rollup_labels:
             say("  rolled up:")
-            say("\n".join("  " + line for line in confusion_table(rollup_scores(r)).splitlines()))
+            say("\n".join("  " + line for line in confusion_table(rollup_scores(r)).splitlines()), block=True)

@@ -36,7 +36,7 @@ def frameworks_show(
         f = proj.framework(framework_id)
     if as_json:
         return print_json(f.model_dump())
-    say(f"{f.name} ({f.id} v{f.version})\n{f.description}\nSource: {f.source_note}\n")
+    say(f"{f.name} ({f.id} v{f.version})\n{f.description}\nSource: {f.source_note}\n", block=True)
     for c in f.constructs:
         say(f"{c.id}: {c.name}{f'  (under {c.parent})' if c.parent else ''}")
         say(f"    {c.definition}")

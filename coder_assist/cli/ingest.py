@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from ._common import (
-    Json, Note, OnlyCase, OnlySource, OnlyWave, RichProgress, fail, open_project, out, print_json, say, state, warn,
+    Json, Note, OnlyCase, OnlySource, OnlyWave, RichProgress, cell, fail, open_project, out, print_json, say, state, warn,
 )  # fmt: skip
 
 commands = typer.Typer()
@@ -24,16 +24,19 @@ def ingest(
     name: Annotated[Optional[str], typer.Option(help="Document name for a single file (default: its file name).")] = None,
     attributes: Annotated[Optional[Path], typer.Option(help="Participants CSV to import first.")] = None,
     no_index: Annotated[bool, typer.Option("--no-index", help="Store only; embed later with 'reindex'.")] = False,
+    hidden: Annotated[bool, typer.Option("--hidden", help="In folders, take hidden files and folders too (names starting with '.').")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Ingest transcripts: parse speakers, segment, store, embed and index.
 
     Bad files are skipped with a one-line error each; the others are ingested; the exit status is 1
-    if any file failed. Re-ingesting identical content changes nothing.
+    if any file failed. Re-ingesting identical content changes nothing. A folder is walked without
+    leaving it: links that point outside it, devices and FIFOs are skipped (and said); a link you
+    name yourself is followed.
     """
     with open_project() as proj:
         report = proj.ingest(files, wave=wave, case=case, name=name, attributes=attributes, coder=state.coder,
-                             progress=None if as_json else RichProgress(), index=not no_index)  # fmt: skip
+                             progress=None if as_json else RichProgress(), index=not no_index, include_hidden=hidden)  # fmt: skip
     if as_json:
         print_json({
             "files": [vars(f) for f in report.files], "indexed": report.indexed, "warnings": report.warnings,
@@ -81,7 +84,7 @@ def participants(as_json: Json = False) -> None:
     for column in table.columns:
         column.no_wrap, column.overflow = True, "ellipsis"
     for r in rows:
-        table.add_row(*(str(r.get(k) or "") for k in ("id", "speaker", "side", "role_category", "case_id", "organisation")))
+        table.add_row(*(cell(r.get(k) or "") for k in ("id", "speaker", "side", "role_category", "case_id", "organisation")))
     out.print(table)
 
 
@@ -172,8 +175,8 @@ def speakers_list(ctx: typer.Context, source: OnlySource = None, as_json: Json =
         column.no_wrap, column.overflow = True, "ellipsis"
     for r in rows:
         found = f"#{r['proposal']}" + (f" score {r['score']:.2f}" if r["score"] is not None else "") if r["proposal"] else ""
-        table.add_row(r["document"], r["speaker"], str(r["turns"]), f"{r['question_share']:.0%}", r["role"] or "",
-                      r["role_from"] or "", found)  # fmt: skip
+        table.add_row(cell(r["document"]), cell(r["speaker"]), str(r["turns"]), f"{r['question_share']:.0%}",
+                      cell(r["role"] or ""), cell(r["role_from"] or ""), found)  # fmt: skip
     out.print(table)
 
 

@@ -15,6 +15,8 @@ memo = typer.Typer(help="Theory memos: draft from the data, accept or edit, writ
 commands.add_typer(memo, name="memo")
 Draft = Annotated[int, typer.Argument(help="Memo draft id (see 'memo drafts').", metavar="DRAFT")]
 Subject = Annotated[str, typer.Argument(help="The memo's subject, e.g. 'category:Contesting the bill'.")]
+AllowUnverified = Annotated[bool, typer.Option(
+    "--allow-unverified", help="Save quoted passages that are in no transcript, each marked [unverified quote].")]
 
 
 @memo.command("draft")
@@ -31,7 +33,7 @@ def memo_draft(
         draft_id = proj.draft_memo(category=category, construct=construct, case=case, coder=state.coder,
                                    provider=provider, model=model, base_url=base_url, progress=RichProgress())  # fmt: skip
         d = proj.memo_draft(draft_id)
-    say(d["body"])
+    say(d["body"], block=True)
     say(f"draft {draft_id} ({plural(len(d['citations']), 'anchored quote')}, {d['ungrounded']} not found); accept with "
         f"'coder-assist memo accept {draft_id}' (add --file F to accept your edited version)")  # fmt: skip
 
@@ -52,11 +54,12 @@ def memo_accept(
     draft: Draft,
     file: Annotated[Optional[Path], typer.Option(help="Your edited version of the draft.")] = None,
     note: Note = None,
+    allow_unverified: AllowUnverified = False,
 ) -> None:
     """Accept a draft (or your edited version of it) as the next memo version."""
     body = _read(file) if file else None
     with open_project() as proj:
-        memo_id = proj.accept_memo(draft, body=body, coder=state.coder, note=note)
+        memo_id = proj.accept_memo(draft, body=body, coder=state.coder, note=note, allow_unverified=allow_unverified)
         m = next(x for x in proj.memos() if x["id"] == memo_id)
     say(f"draft {draft} accepted: memo '{m['subject']}' version {m['version']} saved "
         f"({plural(len(m['citations']), 'verified quote')})")  # fmt: skip
@@ -75,11 +78,13 @@ def memo_write(
     subject: Subject,
     file: Annotated[Path, typer.Option(help="Markdown file with your memo.")],
     kind: Annotated[str, typer.Option(help="reflexive or theory.")] = "reflexive",
+    allow_unverified: AllowUnverified = False,
 ) -> None:
-    """Save a memo you wrote; quotes anchored as «words» [source@start:end] are verified."""
+    """Save a memo you wrote. Quotes anchored as «words» [source@start:end] are verified at their
+    offsets; any other quoted passage of 4 words or more must be in a transcript."""
     body = _read(file)
     with open_project() as proj:
-        memo_id = proj.write_memo(subject, body, kind=kind, coder=state.coder)
+        memo_id = proj.write_memo(subject, body, kind=kind, coder=state.coder, allow_unverified=allow_unverified)
         m = next(x for x in proj.memos() if x["id"] == memo_id)
     say(f"memo '{subject}' version {m['version']} saved")
 
@@ -97,7 +102,7 @@ def memo_show(
     m = next((r for r in rows if r["version"] == version), None) if version else rows[-1]
     if m is None:
         raise CoderAssistError(f"memo {subject!r} has no version {version}")
-    say(m["body"])
+    say(m["body"], block=True)
     say(f"({m['subject']} v{m['version']}, {m['kind']}, by {m['created_by']} at {m['created_at'][:19]})")
 
 

@@ -34,7 +34,7 @@ def status(as_json: Json = False) -> None:
     if as_json:
         return print_json(info)
     for key, value in info.items():
-        if key == "suggestions":
+        if key in ("suggestions", "runs"):
             value = ", ".join(f"{v} {k}" for k, v in sorted(value.items())) or "none"
         say(f"{key:>18}: {value}")
     if info["indexed"] < info["segments"]:

@@ -34,7 +34,11 @@ def review(
     = != ~ (contains) !~ < <= > >=. Example: --accept-where "provider=offline and wave=1 and
     side=buyer and grounded=true". Ungrounded suggestions are never accepted in bulk.
     """
-    bulk = [(a, e) for a, e in (("accept", accept_where), ("reject", reject_where), ("defer", defer_where)) if e]
+    for option, expr in (("--accept-where", accept_where), ("--reject-where", reject_where),
+                         ("--defer-where", defer_where), ("--where", where)):  # fmt: skip
+        if expr is not None and not expr.strip():
+            raise CoderAssistError(f"{option}: empty filter expression (expected field op value, e.g. wave=1)")
+    bulk = [(a, e) for a, e in (("accept", accept_where), ("reject", reject_where), ("defer", defer_where)) if e is not None]
     if len(bulk) + bool(from_file) > 1:
         raise CoderAssistError("give one of --accept-where, --reject-where, --defer-where or --from")
     with open_project() as proj:

@@ -37,6 +37,6 @@ def wave_report(
             raise InputError(html, f"cannot write: {exc.strerror or exc}") from None
     if as_json:
         return print_json(r.to_dict())
-    say(render_text(r, limit))
+    say(render_text(r, limit), block=True)
     if html is not None:
         say(f"wrote {html}")

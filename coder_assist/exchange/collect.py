@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 
+from ..suggest.grounding import verify_citations
+from ..suggest.passages import mark_unverified, unverified
 from .model import Case, Code, Coding, Note, RefiProject, Selection, Set, Source, User, Variable, VariableValue
 
 #: Colours for codes that have none: distinct, readable on white.
@@ -250,14 +252,21 @@ def _cases(conn: sqlite3.Connection, guids: Guids, value, sources: dict[int, Sou
 
 
 def _notes(conn: sqlite3.Connection, guids: Guids, user) -> tuple[list[Note], list[tuple[str, str, str]]]:  # type: ignore[no-untyped-def]
+    """The latest memo versions as notes. Passages saved as unverified keep their ``[unverified
+    quote]`` mark, and one saved unchecked (before the check existed) gets it; an anchored quote that no longer matches the exported (current) source text
+    gets a line ``[unverified quote: ...]`` at the end, so no tool shows it as the participant's words."""
     notes, refs = [], []
     latest = conn.execute(
         "SELECT m.* FROM memos m WHERE m.version = (SELECT max(version) FROM memos x WHERE x.subject = m.subject)"
         " ORDER BY m.subject"
     ).fetchall()
     for m in latest:
-        note = Note(guids("memo", m["subject"]), m["subject"], m["body"], user_guid=user(m["created_by"]),
-                    created=xsd_datetime(m["created_at"]))  # fmt: skip
+        body = m["body"]
+        invented = unverified(conn, body, marked=False)  # saved before passages were checked
+        body = mark_unverified(body, invented) if invented else body
+        stale = "".join(f"\n[unverified quote: {p}]" for p in verify_citations(conn, body))
+        note = Note(guids("memo", m["subject"]), m["subject"], body + ("\n" + stale if stale else ""),
+                    user_guid=user(m["created_by"]), created=xsd_datetime(m["created_at"]))  # fmt: skip
         notes.append(note)
         kind, _, target = m["subject"].partition(":")
         refs.append((SUBJECTS.get(kind, "project"), target, note.guid))

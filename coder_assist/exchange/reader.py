@@ -17,6 +17,7 @@ from urllib.parse import unquote
 from lxml import etree
 
 from ..errors import InputError
+from ..ingest.decode import clean_text
 from . import archive, offsets
 from .model import (
     Case,
@@ -533,7 +534,9 @@ class _Reader:
             self.warn(f"source {label}: imported without text: {reason}{dropped}")
             return source
         nfc = offsets.NfcMap(offsets.normalize_newlines(raw))
-        source.text = nfc.text
+        source.text, notes = clean_text(nfc.text, label)  # controls become spaces: positions stay
+        for note in notes:
+            self.warn(f"source {label}: {note}")
         self.selections(source, raw, selection_els, label, nfc)
         return source
 

@@ -10,9 +10,7 @@ the same model gives the same bytes.
 from __future__ import annotations
 
 import io
-import os
 import re
-import secrets
 import threading
 import zipfile
 from collections.abc import Container, Iterable
@@ -25,6 +23,7 @@ from typing import Literal
 from lxml import etree
 
 from ..errors import CoderAssistError
+from ..store.files import atomic_write
 from .model import (
     Code,
     Coding,
@@ -582,18 +581,8 @@ def _zip_bytes(entries: Iterable[tuple[str, bytes | None]]) -> bytes:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file beside ``path``, then ``os.replace`` it; ExportError on failure."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    """Write ``data`` atomically (``store.files``); ExportError on failure."""
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        atomic_write(path, data)
     except OSError as e:
         raise ExportError(f"{path}: cannot write: {e.strerror or e}") from e

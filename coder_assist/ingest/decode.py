@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 import unicodedata
 from pathlib import Path
 
@@ -11,6 +12,9 @@ from coder_assist.errors import InputError
 CP1252_WARNING = "decoded as cp1252 (not valid UTF-8); check accented characters"
 _ALLOWED_CONTROLS = frozenset("\t\n\r\f\v")
 _MAX_CONTROL_RATIO = 0.05
+_LINE_BREAKS = re.compile("\r\n?|[\f\v\x85]")
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def _bomless_utf16(data: bytes) -> str | None:
@@ -30,12 +34,37 @@ def _looks_binary(text: str) -> bool:
     return controls > 0 and controls / len(text) > _MAX_CONTROL_RATIO
 
 
+def _count(what: str, matches: list[str]) -> str:
+    shown = ", ".join(sorted({f"U+{ord(ch):04X}" for ch in matches})[:5])
+    return f"{len(matches)} {what}{'s' if len(matches) != 1 else ''} ({shown})"
+
+
+def clean_text(text: str, path: str | Path) -> tuple[str, list[str]]:
+    """The one rule for characters no transcript should hold; returns ``(text, warnings)``.
+
+    Line ends (``\\r\\n``, ``\\r``) and the line-break controls form feed, vertical tab and NEL
+    become ``\\n``. Other C0 and C1 control characters (and DEL) are *replaced* by a space, with
+    a warning that counts them: a stray character from an export should not cost a whole file.
+    A lone surrogate (e.g. a JSON ``"\\ud800"`` escape) is *refused* with an :class:`InputError`:
+    it is not Unicode text and means the file was damaged. The result is NFC. Text with many
+    control characters is refused earlier, as binary, by :func:`decode_bytes`.
+    """
+    if surrogate := _SURROGATES.search(text):
+        raise InputError(path, f"text holds a lone surrogate U+{ord(surrogate.group()):04X} (not valid Unicode text)")
+    text = _LINE_BREAKS.sub("\n", text)
+    warnings: list[str] = []
+    if controls := _CONTROLS.findall(text):
+        text = _CONTROLS.sub(" ", text)
+        warnings.append(f"replaced {_count('control character', controls)} by spaces")
+    return unicodedata.normalize("NFC", text), warnings
+
+
 def decode_bytes(data: bytes, path: str | Path) -> tuple[str, str, list[str]]:
     """Decode ``data`` and return ``(text, encoding, warnings)``.
 
     Tries a UTF-8 BOM, a UTF-16 BOM, strict UTF-8, then cp1252 (with a warning). The text is
-    normalised to ``\\n`` line ends and Unicode NFC. Raises :class:`InputError` for empty,
-    binary or undecodable data.
+    normalised to ``\\n`` line ends and Unicode NFC, and stray control characters are replaced
+    (:func:`clean_text`). Raises :class:`InputError` for empty, binary or undecodable data.
     """
     if not data.strip():
         raise InputError(path, "file is empty")
@@ -63,7 +92,9 @@ def decode_bytes(data: bytes, path: str | Path) -> tuple[str, str, list[str]]:
         raise InputError(path, "not valid UTF-8/UTF-16/cp1252 text") from None
     if _looks_binary(text):
         raise InputError(path, "looks like a binary file (too many control characters)")
-    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n")).lstrip("\ufeff")
+    text, cleaned = clean_text(text, path)
+    text = text.lstrip("\ufeff")
+    warnings += cleaned
     if not text.strip():
         raise InputError(path, "file is empty")
     return text, encoding, warnings

@@ -1,7 +1,11 @@
 """Participant attributes from a CSV: side, role category, sector, organisation, case ...
 
 Rows are matched to transcripts by the ``speaker`` label. Importing again adds new participants
-and updates the columns the file has, leaving other attributes as they were.
+and updates the columns the file has, leaving other attributes as they were. Every row is checked
+against :class:`ParticipantRow` (sizes, one participant id and speaker per row) before anything
+is written. Cells are kept as written, including ones a spreadsheet would read as a formula
+(``=``, ``+``, ``-``, ``@``): they are neutralised where a CSV is written
+(:func:`coder_assist.store.csvsafe.csv_safe`).
 """
 
 from __future__ import annotations
@@ -10,12 +14,18 @@ import csv
 import io
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..store.db import utcnow
 from .decode import decode_bytes
 from ..errors import InputError
+from .limits import MAX_CSV_CELL_CHARS, MAX_CSV_COLUMNS, MAX_CSV_ROWS
 
 FIELDS = ("id", "speaker", "side", "role_category", "role_title", "sector", "organisation", "experience", "case_id")
 _ALIASES = {
@@ -48,6 +58,43 @@ class AttributeReport:
         return self.added + self.updated
 
 
+_Cell = Annotated[str, Field(max_length=MAX_CSV_CELL_CHARS)]
+
+
+class ParticipantRow(BaseModel):
+    """One participants CSV row: a non-empty id, cells within the size limit, extra columns kept."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    __pydantic_extra__: dict[str, _Cell]
+
+    id: Annotated[str, Field(min_length=1, max_length=MAX_CSV_CELL_CHARS)]
+    speaker: _Cell = ""
+
+
+def _row(cols: list[str], values: list[str], path: Path, line_no: int) -> dict[str, str]:
+    """The row as ``{field: value}`` (id defaulting to the speaker), validated by :class:`ParticipantRow`."""
+    row = {c: v.strip() for c, v in zip(cols, values)}
+    row["id"] = row.get("id") or row.get("speaker", "")
+    if not row["id"]:
+        raise InputError(path, f"line {line_no}: empty participant id and speaker")
+    try:
+        ParticipantRow.model_validate(row)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        raise InputError(path, f"line {line_no}: column {first['loc'][0]!r}: {first['msg']}") from None
+    return row
+
+
+def _records(text: str, path: Path) -> Iterator[tuple[int, list[str]]]:
+    """The CSV rows with their line numbers; a malformed one is an ``InputError`` naming its line."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        for values in reader:
+            yield reader.line_num, values
+    except csv.Error as error:
+        raise InputError(path, f"line {reader.line_num}: malformed CSV ({error})") from None
+
+
 def _key(column: str) -> str:
     return column.strip().lower().replace(" ", "_").replace("-", "_")
 
@@ -59,26 +106,32 @@ def read_csv(path: Path) -> tuple[list[dict[str, str]], list[str]]:
     except OSError as exc:
         raise InputError(path, f"cannot read: {exc.strerror or exc}") from exc
     text, _, warnings = decode_bytes(data, path)
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
+    records = _records(text, path)
+    _, header = next(records, (1, None))
     if not header or not any(h.strip() for h in header):
         raise InputError(path, "no header row")
+    if len(header) > MAX_CSV_COLUMNS:
+        raise InputError(path, f"{len(header)} columns (limit {MAX_CSV_COLUMNS})")
     cols = [_ALIASES.get(_key(h), _key(h)) for h in header]
     if "id" not in cols and "speaker" not in cols:
         raise InputError(path, "needs a 'participant_id' or 'speaker' column")
     dupes = {c for c in cols if cols.count(c) > 1 and c}
     if dupes:
         raise InputError(path, f"duplicate column {sorted(dupes)[0]!r}")
-    rows, seen = [], {}
-    for line_no, values in enumerate(reader, start=2):
+    rows: list[dict[str, str]] = []
+    seen: dict[str, int] = {}
+    ids: dict[str, int] = {}
+    for line_no, values in records:
         if not any(v.strip() for v in values):
             continue
         if len(values) != len(cols):
             raise InputError(path, f"line {line_no}: {len(values)} fields, header has {len(cols)}")
-        row = {c: v.strip() for c, v in zip(cols, values)}
-        row["id"] = row.get("id") or row.get("speaker", "")
-        if not row["id"]:
-            raise InputError(path, f"line {line_no}: empty participant id and speaker")
+        if len(rows) >= MAX_CSV_ROWS:
+            raise InputError(path, f"over {MAX_CSV_ROWS:,} participant rows (limit per file)")
+        row = _row(cols, values, path, line_no)
+        if row["id"] in ids:
+            raise InputError(path, f"lines {ids[row['id']]} and {line_no}: duplicate participant id {row['id']!r}")
+        ids[row["id"]] = line_no
         who = row.get("speaker") or row["id"]
         if who in seen:
             raise InputError(path, f"line {line_no}: speaker {who!r} already on line {seen[who]}")

@@ -3,12 +3,19 @@
 A file that cannot be used raises ``InputError`` before anything is written, so the project is
 left as it was. Identical content is a no-op; a changed file of the same name becomes a new
 version (the old version and whatever was coded on it are kept, no longer current).
+
+Folders are walked without leaving them (:func:`expand`): a symbolic link inside a folder is
+taken only when it points to a regular file inside that folder; devices, FIFOs and sockets are
+skipped, hidden entries (names starting with ``.``) too, and at most ``MAX_FILES_PER_CALL`` files
+are taken per call. A link the user names is followed, with a notice.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +26,7 @@ from .formats import SUPPORTED, ParsedTranscript, parse_bytes
 from .segment import Segment, segment_turns
 from ..store.tokens import TokenCounter
 from .transcript import TurnSpan, render
+from .limits import MAX_FILES_PER_CALL, MAX_FOLDER_DEPTH
 
 
 @dataclass
@@ -49,19 +57,115 @@ class FileResult:
     message: str = ""
 
 
-def expand(paths: list[Path]) -> list[Path]:
-    """Files as given; folders expand to the supported files inside them, sorted."""
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED)
+@dataclass
+class Expansion:
+    """The files an ingest takes, and a line for everything passed over or followed."""
+
+    files: list[Path] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    hidden: int = 0
+    """Hidden entries passed over (counted, not named)."""
+    include_hidden: bool = False
+
+    def add(self, path: Path) -> None:
+        if len(self.files) >= MAX_FILES_PER_CALL:
+            raise InputError(shown(path), f"more than {MAX_FILES_PER_CALL:,} files in one ingest (the limit per "
+                                          "call); ingest the folders in parts")  # fmt: skip
+        self.files.append(path)
+
+
+def shown(path: Path | str) -> str:
+    """A path as text that can always be printed and stored (undecodable bytes escaped as ``\\udcNN``)."""
+    return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _link_target(link: Path, root: Path) -> tuple[Path | None, str]:
+    """The target of a link found inside ``root`` when it is a regular file inside ``root``, else why not."""
+    try:
+        target = link.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None, "a broken or looping symbolic link"
+    if not target.is_relative_to(root):
+        return None, f"a symbolic link to {shown(target)}, outside the folder"
+    if not target.is_file():
+        return None, "a symbolic link to a folder or special file"
+    return target, ""
+
+
+def _walk(folder: Path, root: Path, found: Expansion, depth: int = 0) -> None:
+    """Add the supported files under ``folder`` (sorted, never leaving ``root``) to ``found``."""
+    unsupported: list[str] = []
+    if depth > MAX_FOLDER_DEPTH:
+        found.notices.append(f"{shown(folder)}: skipped, over {MAX_FOLDER_DEPTH} folder levels deep")
+        return
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except OSError as exc:
+        found.notices.append(f"{shown(folder)}: skipped, cannot read the folder ({exc.strerror or exc})")
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        if entry.name.startswith(".") and not found.include_hidden:
+            found.hidden += 1
+            continue
+        try:
+            mode = entry.stat(follow_symlinks=False).st_mode
+        except OSError as exc:
+            found.notices.append(f"{shown(path)}: skipped, cannot read it ({exc.strerror or exc})")
+            continue
+        if stat.S_ISLNK(mode):
+            target, why = _link_target(path, root)
+            if target is None:
+                found.notices.append(f"{shown(path)}: skipped, {why}")
+                continue
+            mode = target.stat().st_mode
+        if stat.S_ISDIR(mode):
+            _walk(path, root, found, depth + 1)
+        elif not stat.S_ISREG(mode):
+            found.notices.append(f"{shown(path)}: skipped, {_kind(mode)}")
+        elif path.suffix.lower() not in SUPPORTED:
+            unsupported.append(entry.name)
         else:
-            out.append(p)
-    return out
+            found.add(path)
+    if unsupported:
+        names = ", ".join(shown(name) for name in unsupported[:10]) + (" ..." if len(unsupported) > 10 else "")
+        found.notices.append(f"{shown(folder)}: skipped {len(unsupported)} file(s) of unsupported type: {names}")
+
+
+def expand(paths: list[Path], include_hidden: bool = False) -> Expansion:
+    """Files as given; folders expand to the supported files inside them, sorted, never leaving
+    the folder (hidden entries skipped unless ``include_hidden``). Raises ``InputError`` over
+    ``MAX_FILES_PER_CALL`` files (nothing is ingested)."""
+    found = Expansion(include_hidden=include_hidden)
+    for p in paths:
+        if p.is_symlink():
+            found.notices.append(f"{shown(p)}: symbolic link named on the command line, followed to "
+                                 f"{shown(p.resolve())}")  # fmt: skip
+        if p.is_dir():
+            hidden = found.hidden
+            _walk(p, p.resolve(), found)
+            if found.hidden > hidden:
+                found.notices.append(f"{shown(p)}: skipped {found.hidden - hidden} hidden file(s) or folder(s) "
+                                     "(names starting with '.')")  # fmt: skip
+        else:
+            found.add(p)
+    return found
 
 
 def prepare(path: Path, max_bytes: int, max_tokens: int, counter: TokenCounter, name: str | None = None) -> Prepared:
     """Read, check, parse, render and segment one file. Raises ``InputError``; writes nothing."""
+    if shown(path) != str(path) or (name is not None and shown(name) != name):
+        raise InputError(shown(path), "file name is not valid UTF-8; rename the file")
     if not path.exists():
         raise InputError(path, "no such file")
     if not path.is_file():

@@ -18,8 +18,12 @@ from . import participants, pipeline, roles
 
 @dataclass
 class IngestReport:
+    """Every file's outcome: stored (``files``) or failed with its reason (``failures``); files a
+    folder walk passed over are named in ``warnings``."""
+
     files: list[pipeline.FileResult] = field(default_factory=list)
     failures: list[InputError] = field(default_factory=list)
+    """One per file that could not be ingested, bad input or an unexpected fault; the batch went on."""
     indexed: int = 0
     warnings: list[str] = field(default_factory=list)
     proposals: list[roles.Detection] = field(default_factory=list)
@@ -33,11 +37,19 @@ class IngestReport:
 def ingest(
     store: StoreContext, vectors: Vectors, paths: list[Path], actor: str, *, wave: int | None = None,
     case: str | None = None, name: str | None = None, progress: Progress | None = None, index: bool = True,
+    include_hidden: bool = False,
 ) -> IngestReport:  # fmt: skip
-    """Ingest files or folders; bad files are reported in ``failures`` and skipped."""
+    """Ingest files or folders; bad files are reported in ``failures`` and skipped.
+
+    Each file is prepared and stored on its own: a file that fails, for any reason, is rolled back
+    and reported, and the others are still stored and indexed. Folders are walked by
+    :func:`pipeline.expand` (hidden entries only with ``include_hidden``).
+    """
     progress = progress or NoProgress()
     report = IngestReport()
-    files = pipeline.expand(paths)
+    expansion = pipeline.expand(paths, include_hidden)
+    files = expansion.files
+    report.warnings += expansion.notices
     if name and len(files) != 1:
         raise CoderAssistError("--name needs exactly one file")
     cfg = store.config
@@ -54,6 +66,8 @@ def ingest(
                 vectors.refresh_metadata("AND d.id = ?", (result.document_id,))
         except InputError as exc:
             report.failures.append(exc)
+        except Exception as exc:  # noqa: BLE001 - one file's fault must not stop the batch
+            report.failures.append(_unexpected(path, exc))
         progress.advance()
     progress.end()
     # Who asks: proposals for documents nothing says it of yet (see ingest.roles), as warnings.
@@ -64,6 +78,12 @@ def ingest(
         vectors.delete(stale)
         report.indexed = vectors.index_pending(progress=progress)
     return report
+
+
+def _unexpected(path: Path, exc: Exception) -> InputError:
+    """An unexpected fault while ingesting ``path`` as the file's failure, on one line."""
+    detail = " ".join(str(exc).split())[:200]
+    return InputError(pipeline.shown(path), f"unexpected error ({type(exc).__name__}{': ' + detail if detail else ''})")
 
 
 def import_attributes(store: StoreContext, vectors: Vectors, csv_path: Path, actor: str) -> participants.AttributeReport:

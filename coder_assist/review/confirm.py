@@ -20,6 +20,7 @@ from ..errors import CoderAssistError
 from ..store import audit
 from ..store.db import utcnow
 from ..suggest.grounding import ANCHOR, verify_citations
+from ..suggest.passages import checked_body
 from .decisions import Conflict, human_decision
 
 #: target -> (suggestion table, allowed actions)
@@ -69,7 +70,7 @@ def confirm(conn: sqlite3.Connection, target: str, ids: list[int], action: str, 
             note: str | None = None, **edits: Any) -> list[int | None]:  # fmt: skip
     """Decide suggestions of one ``target`` kind together (all or nothing). Returns, per id, the id
     of what was created (category, link, confirmed analysis, memo), or ``None`` for a rejection.
-    ``edits``: ``name``/``definition`` for a category, ``body`` for a memo draft."""
+    ``edits``: ``name``/``definition`` for a category, ``body`` and ``allow_unverified`` for a memo draft."""
     if target not in TARGETS:
         raise ValueError(target)
     actions = TARGETS[target][1]
@@ -137,7 +138,7 @@ def _analysis(conn: sqlite3.Connection, who: str, suggestion_id: int, action: st
 
 
 def _memo_draft(conn: sqlite3.Connection, who: str, draft_id: int, action: str, note: str | None, *,
-                body: str | None = None) -> int | None:  # fmt: skip
+                body: str | None = None, allow_unverified: bool = False) -> int | None:  # fmt: skip
     d = conn.execute("SELECT subject, body FROM memo_drafts WHERE id = ?", (draft_id,)).fetchone()
     if d is None:
         raise CoderAssistError(f"no memo draft {draft_id}")
@@ -145,24 +146,26 @@ def _memo_draft(conn: sqlite3.Connection, who: str, draft_id: int, action: str, 
         close_suggestion(conn, "memo_drafts", draft_id, "rejected")
         record_decision(conn, who, "memo:reject", f"memo_draft:{draft_id}", to_status="rejected", note=note)
         return None
-    final = body if body is not None else d["body"]
-    _check_quotes(conn, final)
+    final = _check_quotes(conn, body if body is not None else d["body"], allow_unverified)
     s = close_suggestion(conn, "memo_drafts", draft_id, "edited" if final != d["body"] else "accepted")
     return _save_version(conn, who, d["subject"], final, "theory", draft_id, note, from_status=s["status"])
 
 
 def write_memo(conn: sqlite3.Connection, subject: str, body: str, coder: str | None, *, kind: str = "reflexive",
-               note: str | None = None) -> int:  # fmt: skip
+               note: str | None = None, allow_unverified: bool = False) -> int:  # fmt: skip
     """Save a memo a researcher wrote (reflexive, or a new version of a theory memo)."""
-    _check_quotes(conn, body)
+    body = _check_quotes(conn, body, allow_unverified)
     with human_decision(conn, coder) as who:
         return _save_version(conn, who, subject, body, kind, None, note)
 
 
-def _check_quotes(conn: sqlite3.Connection, body: str) -> None:
+def _check_quotes(conn: sqlite3.Connection, body: str, allow_unverified: bool = False) -> str:
+    """The body to save: anchored quotes must match their transcript; other quoted passages must be
+    in a transcript or, with ``allow_unverified``, are marked (:mod:`..suggest.passages`)."""
     problems = verify_citations(conn, body)
     if problems:
         raise CoderAssistError(f"memo not saved: {len(problems)} quote(s) do not match the transcript; first: {problems[0]}")
+    return checked_body(conn, body, allow_unverified=allow_unverified)
 
 
 def _save_version(conn: sqlite3.Connection, who: str, subject: str, body: str, kind: str, draft_id: int | None,

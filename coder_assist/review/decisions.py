@@ -302,19 +302,21 @@ def read_decisions_csv(path: Any) -> list[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text))
     fields = [f.strip().lower() for f in reader.fieldnames or []]
     if "id" not in fields or "action" not in fields:
-        raise InputError(path, "needs 'id' and 'action' columns (optional: label, span, into, note)")
+        raise InputError(path, "needs 'id' and 'action' columns (optional: label, span, into, note, version)")
     rows = []
     for line_no, raw in enumerate(reader, start=2):
         r = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
-        if not any(r.values()):
-            continue
+        if not r.get("action"):
+            continue  # undecided (a decision sheet row left empty), or a blank line
         if not r["id"].isdigit():
             raise InputError(path, f"line {line_no}: id {r['id']!r} is not a suggestion id (for undo: a decision id)")
         if r["action"] not in (*ACTIONS, "undo"):
             raise InputError(path, f"line {line_no}: unknown action {r['action']!r}")
         if r["action"] == "merge" and not r.get("into"):
             raise InputError(path, f"line {line_no}: merge needs the 'into' column")
-        rows.append((line_no, {k: r.get(k) or None for k in ("id", "action", "label", "span", "into", "note")}))
+        if r.get("version") and not r["version"].isdigit():
+            raise InputError(path, f"line {line_no}: version {r['version']!r} is not a number")
+        rows.append((line_no, {k: r.get(k) or None for k in ("id", "action", "label", "span", "into", "note", "version")}))
     if not rows:
         raise InputError(path, "no decisions in the file")
     return rows
@@ -339,7 +341,9 @@ def decide_where(conn: sqlite3.Connection, rows: list[dict[str, Any]], action: s
 
 
 def apply_csv(conn: sqlite3.Connection, path: Path, coder: str | None) -> list[Decision]:
-    """Decisions from a CSV (``id, action, label, span, into, note``), all or nothing."""
+    """Decisions from a CSV (``id, action, label, span, into, note``, optional ``version``: the
+    suggestion's version when the sheet was written, so a later decision by someone else is a
+    conflict), all or nothing. Rows with an empty ``action`` are skipped."""
     rows = read_decisions_csv(path)
     out = []
     with human_decision(conn, coder) as who:
@@ -348,8 +352,9 @@ def apply_csv(conn: sqlite3.Connection, path: Path, coder: str | None) -> list[D
                 if r["action"] == "undo":
                     out.append(undo(conn, who, int(r["id"]), r["note"]))
                 else:
+                    version = int(r["version"]) if r["version"] else None
                     out.append(decide(conn, int(r["id"]), r["action"], who, label=r["label"], span=r["span"],
-                                      into=r["into"], note=r["note"]))  # fmt: skip
+                                      into=r["into"], note=r["note"], expected_version=version))  # fmt: skip
             except CoderAssistError as exc:
                 raise InputError(path, f"line {line_no}: {exc}") from None
     return out

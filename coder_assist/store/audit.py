@@ -2,21 +2,41 @@
 
 Each entry's hash covers its sequence number, time, actor, type, payload and the previous entry's
 hash, so changing, deleting, reordering or inserting an entry breaks the chain from that point.
-Append inside the same transaction as the change it records.
+Append inside the same transaction as the change it records. Every committed entry's ``seq hash``
+is also appended to ``audit.anchor`` beside the database (``db.transaction``).
+
+What verification proves: that the entries in the ledger are the ones written, in order, none
+changed, removed, reordered or inserted in between (the chain), and none removed from the end or
+added without the library (the anchor: every entry must be recorded there, and every recorded
+entry must be in the ledger with the same hash). Triggers refuse UPDATE and DELETE on ``events``,
+and INSERT unless the library's own connection is appending, so other programs cannot write it.
+
+What it does not prove: the chain has no key. Someone who can write both files can drop the
+triggers, rewrite the ledger from any point with fresh hashes and rewrite the anchor to match;
+only a copy of the anchor (or of an ``audit export``) kept elsewhere shows that. Nor does it show
+that an event describes what really happened: it records what the library was told (the actor
+is who the configuration or ``--coder`` says).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .db import transaction, utcnow
+from ..errors import InputError
+from .db import ledger_write, transaction, utcnow
+from .files import atomic_write
 
 GENESIS = "0" * 64
+#: Times a short anchor is read again before it counts (a write in flight commits, then anchors).
+ANCHOR_RETRIES = 3
+_ANCHOR_LINE = re.compile(r"([0-9]{1,18}) (\S+)")
 
 
 def _digest(seq: int, at: str, actor: str, type_: str, payload: str, prev_hash: str) -> str:
@@ -33,10 +53,11 @@ def append(conn: sqlite3.Connection, actor: str, type_: str, payload: dict[str, 
     at = utcnow()
     body = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     digest = _digest(seq, at, actor, type_, body, prev)
-    conn.execute(
-        "INSERT INTO events (seq, at, actor, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (seq, at, actor, type_, body, prev, digest),
-    )
+    with ledger_write(conn):
+        conn.execute(
+            "INSERT INTO events (seq, at, actor, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (seq, at, actor, type_, body, prev, digest),
+        )
     pending = getattr(conn, "pending_anchor", None)
     if pending is not None:
         pending.append((seq, digest))
@@ -52,11 +73,11 @@ class ChainBreak:
 
 
 def verify(conn: sqlite3.Connection, anchor: Path | None = None) -> list[ChainBreak]:
-    """Check every entry, and the ledger's head against the ``anchor`` file when given.
-    An empty list means the ledger is intact."""
+    """Check every entry, and the ledger against the ``anchor`` file when given (a missing,
+    short or unreadable anchor is a failure too). An empty list means the ledger is intact."""
     problems: list[ChainBreak] = []
     prev, expected_seq = GENESIS, 1
-    hashes: dict[int, str] = {}
+    entries: dict[int, str] = {}
     for row in conn.execute("SELECT seq, at, actor, type, payload, prev_hash, hash FROM events ORDER BY seq"):
         seq, at, actor, type_, payload, prev_hash, digest = row
         if seq != expected_seq:
@@ -66,17 +87,79 @@ def verify(conn: sqlite3.Connection, anchor: Path | None = None) -> list[ChainBr
         if _digest(seq, at, actor, type_, payload, prev_hash) != digest:
             problems.append(ChainBreak(seq, "entry content does not match its hash (modified)"))
         prev, expected_seq = digest, seq + 1
-        hashes[seq] = digest
-    if anchor is not None and anchor.exists():
-        for line_no, line in enumerate(anchor.read_text().splitlines(), 1):
-            seq_s, _, digest = line.partition(" ")
-            if not seq_s.isdigit():
-                problems.append(ChainBreak(0, f"{anchor.name} line {line_no} is not 'seq hash'"))
-            elif int(seq_s) not in hashes:
-                problems.append(ChainBreak(int(seq_s), f"entry is missing from the ledger but recorded in {anchor.name} (removed)"))
-            elif hashes[int(seq_s)] != digest:
-                problems.append(ChainBreak(int(seq_s), f"entry hash differs from the one recorded in {anchor.name} (rewritten)"))
+        entries[seq] = digest
+    if anchor is not None:
+        problems += _check_anchor(conn, anchor, entries)
     return sorted(problems, key=lambda b: b.seq)
+
+
+def _check_anchor(conn: sqlite3.Connection, anchor: Path, entries: dict[int, str]) -> list[ChainBreak]:
+    """Every anchored entry is in the ledger with its hash, and every entry is anchored."""
+    if not anchor.exists():
+        if not entries:
+            return []
+        return [ChainBreak(0, f"{anchor.name} is missing although the ledger has {len(entries)} entries"
+                              " (deleted): entries removed from the end cannot be detected")]  # fmt: skip
+    try:
+        anchored, bad, entries = _settled_anchor(conn, anchor, entries)
+    except OSError as exc:
+        return [ChainBreak(0, f"{anchor.name} cannot be read: {exc.strerror or exc}")]
+    name = anchor.name
+    problems = [ChainBreak(seq, f"entry is missing from the ledger but recorded in {name} (removed)")
+                for seq in sorted(anchored) if seq not in entries]  # fmt: skip
+    problems += [ChainBreak(seq, f"entry hash differs from the one recorded in {name} (rewritten)")
+                 for seq, digest in sorted(anchored.items()) if seq in entries and entries[seq] != digest]  # fmt: skip
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        problems.append(ChainBreak(0, f"{name} line {bad[0]}{more} is not 'seq hash' (damaged or not an anchor file)"))
+    head = max(anchored, default=0)
+    for first, last in _ranges([seq for seq in sorted(entries) if seq not in anchored]):
+        what = f"entry {first} is" if first == last else f"entries {first}-{last} are"
+        cause = "the anchor is empty" if not anchored else "the anchor was truncated" if first > head else "a gap in the anchor"
+        problems.append(ChainBreak(first, f"{what} not recorded in {name} ({cause}, or written without coder-assist)"))
+    return problems
+
+
+def _settled_anchor(conn: sqlite3.Connection, anchor: Path,
+                    entries: dict[int, str]) -> tuple[dict[int, str], list[int], dict[int, str]]:  # fmt: skip
+    """The anchor (``seq -> hash``, bad line numbers) and the ledger's hashes, read so that a write
+    in flight does not count: a writer commits, then appends to the anchor, so a short anchor is
+    read again (``ANCHOR_RETRIES`` times, briefly), and entries anchored after the ledger was read
+    are looked up in it again."""
+    for attempt in range(ANCHOR_RETRIES + 1):
+        anchored, bad = _read_anchor(anchor)
+        head = max(entries, default=0)
+        if max(anchored, default=0) > head:
+            later = conn.execute("SELECT seq, hash FROM events WHERE seq > ?", (head,))
+            entries = entries | {r[0]: r[1] for r in later}
+        if max(anchored, default=0) >= max(entries, default=0) or attempt == ANCHOR_RETRIES:
+            break
+        time.sleep(0.1 * (attempt + 1))
+    return anchored, bad, entries
+
+
+def _read_anchor(anchor: Path) -> tuple[dict[int, str], list[int]]:
+    """The anchor's ``seq -> hash`` and the numbers of the lines that are not ``seq hash``."""
+    anchored: dict[int, str] = {}
+    bad: list[int] = []
+    for line_no, line in enumerate(anchor.read_bytes().decode("utf-8", errors="replace").splitlines(), 1):
+        m = _ANCHOR_LINE.fullmatch(line.strip())
+        if m is None:
+            bad.append(line_no)
+        else:
+            anchored[int(m[1])] = m[2]
+    return anchored, bad
+
+
+def _ranges(seqs: list[int]) -> list[tuple[int, int]]:
+    """Sorted numbers as runs of consecutive ones: [1, 2, 3, 7] -> [(1, 3), (7, 7)]."""
+    out: list[tuple[int, int]] = []
+    for s in seqs:
+        if out and s == out[-1][1] + 1:
+            out[-1] = (out[-1][0], s)
+        else:
+            out.append((s, s))
+    return out
 
 
 def log(conn: sqlite3.Connection, *, since: str | None = None, actor: str | None = None,
@@ -97,11 +180,11 @@ def log(conn: sqlite3.Connection, *, since: str | None = None, actor: str | None
 def export(conn: sqlite3.Connection, path: Path, actor: str) -> int:
     """Write the whole ledger as JSON lines (with hashes, so it can be verified elsewhere)."""
     rows = log(conn)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for r in rows:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
+    try:
+        atomic_write(path, data)
+    except OSError as exc:
+        raise InputError(path, f"cannot write: {exc.strerror or exc}") from None
     with transaction(conn):
         append(conn, actor, "audit-export", {"path": str(path), "entries": len(rows)})
     return len(rows)

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlparse
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import InputError
+from .files import atomic_write
 
 CONFIG_NAME = "coder-assist.toml"
+MAX_CONFIG_BYTES = 1_000_000
+"""A config file larger than this (1 MB) is refused unread: real ones are a few hundred bytes."""
+_KIND = re.compile(r"[A-Z][A-Z0-9]*")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Unknown keys are errors, and no number may be NaN or infinite."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ProjectSection(_Section):
@@ -53,6 +62,20 @@ class PrivacySection(_Section):
     patterns: dict[str, str] = {}
     """Extra regular expressions, by placeholder kind (``ID = 'EMP-\\d+'``), on top of e-mail and phone."""
 
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, patterns: dict[str, str]) -> dict[str, str]:
+        for kind, rx in patterns.items():
+            if not _KIND.fullmatch(kind):
+                raise ValueError(f"{kind!r}: a kind is upper-case letters and digits, e.g. ID (it names the placeholder [ID_1])")
+            try:
+                empty = re.compile(rx).fullmatch("") is not None
+            except (re.error, RecursionError, OverflowError) as exc:
+                raise ValueError(f"{kind}: not a regular expression ({exc})") from None
+            if empty:
+                raise ValueError(f"{kind}: {rx!r} matches the empty string")
+        return patterns
+
 
 class CodingSection(_Section):
     context_turns: int = Field(default=2, ge=0, le=10)
@@ -74,6 +97,10 @@ DEFAULT_PRICES = {
 }
 
 
+Price = Annotated[float, Field(ge=0)]
+"""USD per million tokens."""
+
+
 class BudgetSection(_Section):
     max_cost_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     """Stop a coding run before a call would take its cost above this (USD); ``--max-cost`` overrides."""
@@ -91,6 +118,19 @@ class IndexSection(_Section):
     url: str = ""
     """Empty: embedded chroma under ``index/``. ``http://host:port``: a shared chroma server."""
 
+    @field_validator("url")
+    @classmethod
+    def _server(cls, url: str) -> str:
+        if url:
+            try:
+                u = urlparse(url)
+                u.port  # noqa: B018 - raises on a port that is not a number in range
+            except ValueError as exc:
+                raise ValueError(f"{url!r} is not a URL ({exc})") from None
+            if u.scheme not in ("http", "https") or not u.hostname:
+                raise ValueError(f"{url!r} is not http://host:port or https://host:port")
+        return url
+
 
 class SegmentationSection(_Section):
     max_tokens: int = Field(default=64, ge=8, le=256)
@@ -98,7 +138,7 @@ class SegmentationSection(_Section):
 
 
 class IngestSection(_Section):
-    max_file_mb: float = Field(default=50, gt=0)
+    max_file_mb: float = Field(default=50, gt=0, le=100_000)
 
 
 class Config(_Section):
@@ -111,28 +151,30 @@ class Config(_Section):
     privacy: PrivacySection = PrivacySection()
     coding: CodingSection = CodingSection()
     budget: BudgetSection = BudgetSection()
-    prices: dict[str, tuple[float, float]] = DEFAULT_PRICES
+    prices: dict[str, tuple[Price, Price]] = DEFAULT_PRICES
 
     @classmethod
     def load(cls, path: Path) -> "Config":
-        """Read and validate a config file; errors name the file and the first problem."""
+        """Read and validate a config file; errors name the file and the first problem (one line)."""
         try:
+            if path.stat().st_size > MAX_CONFIG_BYTES:
+                raise InputError(path, f"config is over {MAX_CONFIG_BYTES // 1_000_000} MB")
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(path, f"cannot read config: {exc}") from exc
         except tomllib.TOMLDecodeError as exc:
-            raise InputError(path, f"invalid TOML: {exc}") from exc
+            raise InputError(path, f"invalid TOML: {' '.join(str(exc).split())}") from exc
+        except (ValueError, RecursionError) as exc:  # a 5,000-digit integer; arrays nested too deep
+            raise InputError(path, f"invalid TOML: {' '.join(str(exc).split()) or 'nested too deeply'}") from exc
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
+            first = exc.errors(include_url=False)[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise InputError(path, f"invalid config at {where}: {first['msg']}") from exc
+            raise InputError(path, f"invalid config at {where}: {' '.join(first['msg'].split())}") from exc
 
     def save(self, path: Path) -> None:
         """Write the config atomically."""
-        tmp = path.with_suffix(".toml.tmp")
         data = self.model_dump(exclude_none=True)
         data["prices"] = {k: list(v) for k, v in data["prices"].items()}
-        tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
-        tmp.replace(path)
+        atomic_write(path, tomli_w.dumps(data).encode("utf-8"))

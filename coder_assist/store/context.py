@@ -49,7 +49,7 @@ class StoreContext:
         """Open an existing project; a hand edit of the config file goes into the audit trail."""
         if not (root / CONFIG_NAME).is_file() or not (root / DB_NAME).is_file():
             raise ProjectError(f"{root}: not a coder-assist project (run 'coder-assist init {root}')")
-        store = cls(root, _connect(root), Config.load(root / CONFIG_NAME))
+        store = cls(root, _connect(root, create=False), Config.load(root / CONFIG_NAME))
         store._record_config_change()
         return store
 
@@ -105,7 +105,7 @@ def default_actor(default: str) -> str:
         return "unknown"
 
 
-def _connect(root: Path) -> ProjectConnection:
-    conn = connect(root / DB_NAME)
+def _connect(root: Path, create: bool = True) -> ProjectConnection:
+    conn = connect(root / DB_NAME, create=create)
     conn.anchor_path = root / ANCHOR_NAME
     return conn

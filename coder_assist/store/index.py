@@ -15,6 +15,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from ..errors import ServerError
+
 BATCH = 1000  # below chroma's max batch (5461), large enough to amortise its overhead
 
 
@@ -25,7 +27,11 @@ def _client(path: Path, url: str = "") -> Any:
     settings = Settings(anonymized_telemetry=False)
     if url:
         u = urlparse(url)
-        return chromadb.HttpClient(host=u.hostname or "127.0.0.1", port=u.port or 8000, settings=settings)
+        try:
+            return chromadb.HttpClient(host=u.hostname or "127.0.0.1", port=u.port or 8000, ssl=u.scheme == "https",
+                                       settings=settings)  # fmt: skip
+        except Exception as exc:  # chroma raises ValueError, httpx errors, ... for a server it cannot use
+            raise ServerError(f"chroma server at {url} is not reachable: {exc or type(exc).__name__} (index.url)") from exc
     return chromadb.PersistentClient(path=str(path), settings=settings)
 
 

@@ -492,3 +492,22 @@ migration(
     ALTER TABLE codes ADD COLUMN color TEXT
     """,
 )
+
+
+# Hardening (issue 12). ``events`` accepts an INSERT only while ``ca_ledger_write()`` says the
+# library is appending (``audit.append``; see db.ProjectConnection), so another program opening
+# the file cannot add entries, chained correctly or not. This keeps honest tools from writing
+# the ledger; it proves nothing against someone who drops the trigger: the hash chain and the
+# anchor file show what such a person changed. ``coding_runs`` records the process that owns a
+# run (pid, host, the process's start time against pid reuse), so a run whose process is gone
+# can be marked ``interrupted``.
+migration(
+    "m009_hardening",
+    """
+    CREATE TRIGGER events_guard_insert BEFORE INSERT ON events WHEN ca_ledger_write() = 0
+        BEGIN SELECT RAISE(ABORT, 'the audit ledger is written only by coder-assist'); END;
+    ALTER TABLE coding_runs ADD COLUMN pid INTEGER;
+    ALTER TABLE coding_runs ADD COLUMN host TEXT;
+    ALTER TABLE coding_runs ADD COLUMN process_started TEXT
+    """,
+)

@@ -118,6 +118,7 @@ def status(conn: sqlite3.Connection) -> dict[str, Any]:
         "codes": one("SELECT count(*) FROM codes WHERE active = 1"),
         "codings": one("SELECT count(*) FROM codings WHERE active = 1"),
         "events": one("SELECT count(*) FROM events"),
+        "runs": dict(conn.execute("SELECT status, count(*) FROM coding_runs GROUP BY status").fetchall()),
     }  # fmt: skip
 
 

@@ -1,8 +1,12 @@
 """``Vectors``: the embedder and the chroma index of one project, kept in step with SQLite.
 
-Indexing is resumable: a batch enters ``index_state`` only once chroma has it, and an index that
-holds fewer vectors than ``index_state`` records (deleted, copied without the database, a crash)
-is refilled from the database.
+Indexing is resumable: segments are embedded and written in batches of ``EMBED_BATCH``, and a
+batch enters ``index_state`` right after chroma has it (also when the run then fails or is
+interrupted), so a re-run continues where the last one stopped; upserts never duplicate a
+vector. An index that holds fewer vectors than ``index_state`` records (``index/`` deleted, the
+database copied without it) is noticed: indexing drops the records chroma lacks and re-adds
+those segments, and a search refuses with a message naming ``reindex`` instead of answering
+from a partial index.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from .embedders import Embedder
 from .index import SegmentIndex, where_clause
 
 EMBED_BATCH = 1024
+#: The current segments recorded as indexed with an embedder (the parameter).
+_RECORDED = ("FROM index_state i JOIN segments s ON s.id = i.segment_id JOIN documents d ON d.id = s.document_id"
+             " WHERE d.current = 1 AND i.embedder = ?")  # fmt: skip
 
 
 @dataclass
@@ -70,6 +77,7 @@ class Vectors:
         self.store = store
         self._embedder = embedder
         self._index: SegmentIndex | None = None
+        self._complete = False
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -104,19 +112,52 @@ class Vectors:
         if segment_ids:
             self.index.delete(segment_ids)
 
+    def recorded(self) -> int:
+        """Current segments ``index_state`` records as indexed with this embedder."""
+        return self.conn.execute(f"SELECT count(*) {_RECORDED}", (self.embedder.name,)).fetchone()[0]
+
+    def indexed(self) -> int:
+        """Current segments really in the index: those recorded that chroma holds (for ``status``)."""
+        recorded, present = self.recorded(), self.index.count()
+        if present >= recorded:
+            return recorded
+        held = _ids_in(self.index)
+        return sum(1 for (sid,) in self.conn.execute(f"SELECT i.segment_id {_RECORDED}", (self.embedder.name,))
+                   if sid in held)  # fmt: skip
+
+    def _forget_missing(self) -> int:
+        """Drop the ``index_state`` records of segments chroma does not hold (index deleted or
+        damaged); returns how many. Vectors chroma holds beyond the records are re-upserted."""
+        name = self.embedder.name
+        held = _ids_in(self.index) if self.index.count() else set()
+        recorded = [r[0] for r in self.conn.execute("SELECT segment_id FROM index_state WHERE embedder = ?", (name,))]
+        lost = [sid for sid in recorded if sid not in held]
+        if lost:
+            with transaction(self.conn):
+                self.conn.executemany("DELETE FROM index_state WHERE segment_id = ? AND embedder = ?",
+                                      [(sid, name) for sid in lost])  # fmt: skip
+        return len(lost)
+
+    def ensure_complete(self) -> None:
+        """Refuse to answer from an index that lacks segments ``index_state`` records as indexed;
+        the records are corrected first, so ``status`` shows the real state afterwards."""
+        if self._complete:
+            return
+        recorded, present = self.recorded(), self.index.count()
+        if present < recorded:
+            lost = self._forget_missing()
+            raise ProjectError(
+                f"{self.store.root / INDEX_DIR}: the vector index lacks {lost} of {recorded} indexed segments"
+                " (deleted or damaged); run 'coder-assist reindex' to rebuild it"
+            )
+        self._complete = True
+
     def index_pending(self, progress: Progress | None = None) -> int:
         """Embed and index current segments not yet in the index; resumable after a crash."""
         progress = progress or NoProgress()
         name = self.embedder.name
-        recorded = self.conn.execute(
-            "SELECT count(*) FROM index_state i JOIN segments s ON s.id = i.segment_id"
-            " JOIN documents d ON d.id = s.document_id WHERE d.current = 1 AND i.embedder = ?", (name,)
-        ).fetchone()[0]
-        if recorded != self.index.count():
-            # The index was deleted, copied without the database, or a crash left it half-written:
-            # re-add everything (upserts are idempotent).
-            with transaction(self.conn):
-                self.conn.execute("DELETE FROM index_state WHERE embedder = ?", (name,))
+        if self.recorded() > self.index.count():
+            self._forget_missing()  # the index was deleted or copied without the database
         rows = queries.segment_rows(
             self.conn, "AND NOT EXISTS (SELECT 1 FROM index_state i WHERE i.segment_id = s.id AND i.embedder = ?)", (name,)
         )
@@ -125,23 +166,29 @@ class Vectors:
         progress.begin("embedding", len(rows))
         batches = [rows[i : i + EMBED_BATCH] for i in range(0, len(rows), EMBED_BATCH)]
         # Chroma writes batch n on a worker thread while the model embeds batch n+1; a batch is
-        # recorded in index_state only after chroma has it, so a crash loses nothing.
+        # recorded in index_state as soon as chroma has it, so a crash loses at most the batches
+        # in flight.
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending: tuple[Future[None], list[sqlite3.Row]] | None = None
-            for batch in batches:
-                vectors = self.embedder.embed([r["text"] for r in batch])
-                if pending:
-                    self._record_indexed(*pending, name)
-                    progress.advance(len(pending[1]))
-                pending = (pool.submit(self.index.upsert, [r["id"] for r in batch], vectors,
-                                       [queries.segment_meta(r) for r in batch]), batch)  # fmt: skip
+            try:
+                for batch in batches:
+                    vectors = self.embedder.embed([r["text"] for r in batch])
+                    if pending:
+                        done, pending = pending, None
+                        self._record_indexed(*done, name, progress)
+                    pending = (pool.submit(self.index.upsert, [r["id"] for r in batch], vectors,
+                                           [queries.segment_meta(r) for r in batch]), batch)  # fmt: skip
+            except BaseException:
+                if pending and pending[0].exception() is None:  # chroma has it: keep that progress
+                    self._record_indexed(*pending, name, progress)
+                raise
             if pending:
-                self._record_indexed(*pending, name)
-                progress.advance(len(pending[1]))
+                self._record_indexed(*pending, name, progress)
         progress.end()
         return len(rows)
 
-    def _record_indexed(self, upsert: "Future[None]", batch: list[sqlite3.Row], embedder: str) -> None:
+    def _record_indexed(self, upsert: "Future[None]", batch: list[sqlite3.Row], embedder: str,
+                        progress: Progress) -> None:  # fmt: skip
         upsert.result()
         now = utcnow()
         with transaction(self.conn):
@@ -149,6 +196,7 @@ class Vectors:
                 "INSERT OR REPLACE INTO index_state (segment_id, embedder, indexed_at) VALUES (?, ?, ?)",
                 [(r["id"], embedder, now) for r in batch],
             )
+        progress.advance(len(batch))
 
     def reindex(self, actor: str, progress: Progress | None = None) -> int:
         """Drop the vector index and rebuild it from the database."""
@@ -163,6 +211,7 @@ class Vectors:
         """Segments most similar to ``query``, optionally filtered by attributes (side, wave ...)."""
         if not query.strip():
             raise CoderAssistError("empty search query")
+        self.ensure_complete()
         ranked = self.index.query(self.embedder.embed([query])[0], k, where_clause(filters))
         if not ranked:
             return []
@@ -177,6 +226,7 @@ class Vectors:
 
     def similar(self, text: str, k: int) -> list[tuple[str, float]]:
         """Ids and cosine similarity of the ``k`` indexed segments closest to ``text``."""
+        self.ensure_complete()
         return self.index.query(self.embedder.embed([text])[0], k)
 
     def coded_neighbours(self, text: str, k: int, exclude: str | None = None, pool: int = 4) -> list[CodedNeighbour]:
@@ -192,3 +242,13 @@ class Vectors:
             if len(out) == k:
                 break
         return out
+
+
+def _ids_in(index: SegmentIndex, page: int = 10_000) -> set[str]:
+    """Every segment id the index holds (paged: chroma caps one read)."""
+    held: set[str] = set()
+    while True:
+        ids = index.collection.get(include=[], limit=page, offset=len(held))["ids"]
+        held.update(ids)
+        if len(ids) < page:
+            return held

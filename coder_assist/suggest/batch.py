@@ -33,8 +33,9 @@ from ..store import queries
 from ..store.queries import pending_segments
 from ..store.db import transaction, utcnow
 from .coding import CodingRun, RunReport, check_recode, select_segments
-from .providers import CodeProposal, CodingInput, Provider, ProviderReply, SimilarSegment, Usage
+from .providers import AuthenticationFailed, CodeProposal, CodingInput, Provider, ProviderReply, SimilarSegment, Usage
 from .redact import Redactor
+from .secrets import known_keys, scrub
 
 if TYPE_CHECKING:
     from ..progress import Progress
@@ -135,10 +136,13 @@ def _api(what: str, call: Callable[[], T]) -> T:
     try:
         return call()
     except openai.APIStatusError as exc:
+        if exc.status_code in (401, 403):
+            raise AuthenticationFailed(f"{what}: authentication failed ({exc.status_code}); check the API key "
+                                       "(OPENAI_API_KEY) for this endpoint") from None  # fmt: skip
         message = ((exc.body or {}).get("message") if isinstance(exc.body, dict) else None) or str(exc)
-        raise BatchError(f"{what}: HTTP {exc.status_code}: {' '.join(str(message).split())[:300]}") from None
+        raise BatchError(f"{what}: HTTP {exc.status_code}: {scrub(' '.join(str(message).split()), known_keys())[:300]}") from None
     except openai.APIError as exc:
-        raise BatchError(f"{what}: {' '.join(str(exc).split())[:300]}") from None
+        raise BatchError(f"{what}: {scrub(' '.join(str(exc).split()), known_keys())[:300]}") from None
 
 
 # -- stored batches -------------------------------------------------------------------------------

@@ -4,17 +4,22 @@ quote in the segment, and store suggestions with full provenance.
 Each segment is written in one transaction (call, suggestions, audit event), so an interrupted or
 killed run keeps everything already produced, and a re-run with the same provider, model, prompt
 and parameters (the *work key*) skips those segments: no duplicates. Failed segments are retried
-by the next run.
+by the next run. A run records the process that owns it (pid, host, the process's start time);
+a ``running`` run whose process is gone (killed, the machine restarted) is marked
+``interrupted`` when the next run starts or :func:`mark_interrupted` is called.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import socket
 import sqlite3
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,6 +33,7 @@ from .prompts import PromptTemplate, load_prompt
 from .providers import CodeProposal, CodingInput, HeuristicProvider, ProposedCode, Provider, ProviderReply, SimilarSegment, Usage
 from .redact import Redactor, redactor_for
 from .reuse import EMBEDDER as REUSE_EMBEDDER, MeaningIndex
+from .secrets import scrub_reply
 from ..store.tokens import default_counter
 
 if TYPE_CHECKING:
@@ -294,6 +300,7 @@ class CodingRun:
         report.redacted = self.redactor is not None
         redaction = {"applied": self.redactor is not None, "mode": self.cfg.privacy.redact,
                      "identifiers": self.redactor.summary() if self.redactor else {}}  # fmt: skip
+        mark_interrupted(self.conn, self.actor)
         with transaction(self.conn):
             self.record_run(run_id, "running", {"segments": len(segments)}, redaction)
             audit.append(self.conn, self.actor, "coding-run-start", {
@@ -365,13 +372,16 @@ class CodingRun:
 
     def record_run(self, run_id: str, status: str, selection: dict[str, Any], redaction: dict[str, Any],
                    started_at: str | None = None) -> None:  # fmt: skip
-        """The ``coding_runs`` row of this run (the caller holds the transaction)."""
+        """The ``coding_runs`` row of this run, with the process that owns it (the caller holds the
+        transaction)."""
         self.conn.execute(
             "INSERT INTO coding_runs (id, work_key, actor, provider, model, base_host, prompt_id, prompt_version,"
-            " prompt_sha256, params, redaction, selection, status, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " prompt_sha256, params, redaction, selection, status, started_at, pid, host, process_started)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (run_id, self.key, self.actor, self.provider.name, self.provider.model, self.provider.base_host,
              self.prompt_id, self.prompt_version, self.prompt_sha, json.dumps(self.provider.params()),
-             json.dumps(redaction), json.dumps(selection), status, started_at or utcnow()),
+             json.dumps(redaction), json.dumps(selection), status, started_at or utcnow(),
+             os.getpid(), socket.gethostname(), process_started(os.getpid())),
         )  # fmt: skip
 
     def _over_budget(self, report: RunReport, next_call: float, in_flight: float = 0.0) -> bool:
@@ -461,6 +471,7 @@ class CodingRun:
     def _store(self, run_id: str, seg: sqlite3.Row, item: CodingInput, context_ids: list[int],
                reply: ProviderReply, report: RunReport) -> None:  # fmt: skip
         r = self.redactor
+        reply = scrub_reply(reply, [getattr(self.provider, "api_key", None)])  # any provider, live or batch
         cost = self.cost(reply.usage.prompt_tokens, reply.usage.completion_tokens)
         report.prompt_tokens += reply.usage.prompt_tokens
         report.completion_tokens += reply.usage.completion_tokens
@@ -562,6 +573,52 @@ def run_coding(
     if todo:
         run.run(todo, report, progress or NoProgress())
     return report
+
+
+def mark_interrupted(conn: sqlite3.Connection, actor: str) -> list[str]:
+    """Mark this host's ``running`` runs whose process is gone as ``interrupted`` (with an audit
+    event each); returns their ids. Runs of other hosts, or without a recorded pid, are left."""
+    host = socket.gethostname()
+    rows = conn.execute("SELECT id, pid, process_started FROM coding_runs WHERE status = 'running' AND host = ?"
+                        " AND pid IS NOT NULL", (host,)).fetchall()  # fmt: skip
+    gone = [r for r in rows if not process_alive(r["pid"], r["process_started"])]
+    marked = []
+    if gone:
+        with transaction(conn):
+            for r in gone:
+                if conn.execute("UPDATE coding_runs SET status = 'interrupted', finished_at = ? WHERE id = ?"
+                                " AND status = 'running'", (utcnow(), r["id"])).rowcount:  # fmt: skip
+                    audit.append(conn, actor, "coding-run-interrupted",
+                                 {"run_id": r["id"], "pid": r["pid"], "host": host, "reason": "its process is gone"})
+                    marked.append(r["id"])
+    return marked
+
+
+def process_started(pid: int) -> str | None:
+    """When a process started, in the kernel's clock ticks since boot (``/proc``, Linux), to tell
+    a reused pid from the original; None where that is not available."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # after "pid (comm)": field 3 onwards
+    return fields[19] if len(fields) > 19 else None  # field 22: starttime
+
+
+def process_alive(pid: int, started: str | None) -> bool:
+    """Whether process ``pid`` (started at ``started``, when known) still runs on this host.
+    Where that cannot be told (Windows, no /proc) it counts as alive: a run is never marked
+    interrupted while it may still be going."""
+    if os.name == "nt":
+        return True  # os.kill(pid, 0) would terminate it there
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass  # it exists, but belongs to another user
+    now = process_started(pid)
+    return started is None or now is None or now == started
 
 
 def check_recode(conn: sqlite3.Connection, wave: int | None) -> None:

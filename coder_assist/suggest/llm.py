@@ -3,7 +3,8 @@ the versioned prompt, call, restore the placeholders, and keep the prompt's iden
 
 Coding runs redact their per-segment prompts the same way (``redact.redactor_for``); categorize,
 mapping, memos and evaluation go through :class:`StructuredCaller`, so no step can send an
-unredacted participant name to a remote host.
+unredacted participant name to a remote host. The raw reply and error are scrubbed of credentials
+(``secrets.scrub_reply``) whatever the provider, since callers store them and put them in the audit trail.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import BaseModel
 from .prompts import PromptTemplate, load_prompt
 from .providers import StructuredProvider
 from .redact import Redactor, redactor_for, restore_all
+from .secrets import scrub_reply
 
 
 @dataclass
@@ -54,7 +56,7 @@ class StructuredCaller:
         system, user = prompt.render(**slots)
         if self.redactor is not None:
             system, user = self._redact(system), self.redactor.redact(user)
-        reply = self.provider.structured(system, user, schema)
+        reply = scrub_reply(self.provider.structured(system, user, schema), [getattr(self.provider, "api_key", None)])
         if reply.proposal is None:
             return StructuredResult(None, reply.raw, reply.error or "no reply", prompt)
         fields = reply.proposal.model_dump()

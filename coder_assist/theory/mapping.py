@@ -40,7 +40,7 @@ from ..suggest.providers import StructuredProvider
 from ..suggest.providers.schemas import LinkProposal
 from .calibration import BACKGROUND, calibrated_threshold, hierarchy_with_source
 from .categorize import code_texts
-from .evaluate import Scores, score
+from .evaluate import Scores, load_gold, score
 
 if TYPE_CHECKING:
     from ..progress import Progress
@@ -272,33 +272,6 @@ class ConstructMapper:
         """Baseline: the top-level construct with the most similar whole text, never abstaining."""
         cols = [self.ids.index(t) for t in self.tops]
         return [self.tops[int(k)] for k in np.argmax(vectors @ self.matrix[cols].T, axis=1)]
-
-
-def load_gold(path: Any) -> list[dict[str, str]]:
-    """Records ``{"quote", "framework", "label"}`` from a JSONL file; errors name the line."""
-    from pathlib import Path
-
-    from ..errors import InputError
-
-    path = Path(path)
-    rows = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise InputError(path, f"cannot read: {exc.strerror or exc}") from exc
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"line {n}: not JSON ({exc.msg})") from None
-        if not isinstance(r, dict) or not all(isinstance(r.get(k), str) for k in ("quote", "framework", "label")):
-            raise InputError(path, f"line {n}: needs string fields quote, framework and label")
-        rows.append(r)
-    if not rows:
-        raise InputError(path, "no records")
-    return rows
 
 
 def calibrate(sims: np.ndarray, ids: list[str], gold: list[str]) -> float:

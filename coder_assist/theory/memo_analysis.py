@@ -316,7 +316,8 @@ class Pole:
 
     @property
     def name(self) -> str:
-        return "'" + ", ".join(self.terms) + "'"
+        """The terms in italics, not in quotation marks: a list of words is not a quote (``suggest.passages.unverified``)."""
+        return "*" + ", ".join(self.terms) + "*"
 
     def who(self) -> str:
         """``5 passages; buyer 4, supplier 1; Comm 3, Del 2; wave 1; 3 speakers``."""

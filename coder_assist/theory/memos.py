@@ -9,6 +9,7 @@ version, and the audit trail records the diff against the previous one.
 Offline, the draft is analytic (see :mod:`.memo_analysis`): evidence quotes are whole sentences,
 properties are dimensions found in the passages, negative cases are boundary and contradicting
 talk with the reason each is offered, and sampling names this project's unheard groups.
+Quoted passages without an anchor are checked as for every memo (:mod:`coder_assist.suggest.passages`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..store import audit
 from ..store import queries
 from ..store.db import transaction, utcnow
 from ..suggest.grounding import ANCHOR, locate, verify_citations
+from ..suggest.passages import mark_unverified, unverified
 from ..suggest.llm import StructuredCaller
 from ..suggest.providers import StructuredProvider
 from ..suggest.providers.schemas import MemoSections
@@ -313,6 +315,9 @@ def draft_memo(store: StoreContext, vectors: Vectors, actor: str, *, category: s
     finally:
         progress.end()
     problems = verify_citations(conn, body)
+    invented = unverified(conn, body, marked=False)
+    body = mark_unverified(body, invented) if invented else body
+    missing += len(invented)
     citations = [vars(e) for e in evidence + negatives]
     with transaction(conn):
         draft_id = conn.execute(

@@ -1,7 +1,7 @@
 """WebVTT subtitles: voice tags give speakers; cue fragments are merged into speaker turns.
 
 Also holds what SubRip and JSON reuse: :class:`Fragment`, :func:`line_label`,
-:func:`fill_speakers` and :func:`merge_fragments`.
+:func:`fill_speakers`, :func:`merge_fragments` and :func:`timing_warnings`.
 """
 
 from __future__ import annotations
@@ -91,6 +91,26 @@ def merge_fragments(fragments: Iterable[Fragment]) -> list[RawTurn]:
     return turns
 
 
+_SHOWN_TIMING_WARNINGS = 5
+
+
+def timing_warnings(cues: list[tuple[str, float, float]]) -> list[str]:
+    """Warnings for cues (``(name, start, end)``, in file order) that end before they start or
+    start before the cue before them; the file is still ingested in file order."""
+    found: list[str] = []
+    previous: float | None = None
+    for name, start, end in cues:
+        if end < start:
+            found.append(f"{name} ends before it starts ({start:g}s --> {end:g}s)")
+        if previous is not None and start < previous:
+            found.append(f"{name} starts at {start:g}s, before the one before it ({previous:g}s): out of order")
+        previous = start
+    shown = found[:_SHOWN_TIMING_WARNINGS]
+    if len(found) > len(shown):
+        shown.append(f"{len(found) - len(shown)} more timing problems like these")
+    return shown
+
+
 def clean_cue_text(text: str) -> str:
     """Remove markup tags and unescape HTML entities."""
     return html.unescape(_TAG_RE.sub("", text)).strip()
@@ -124,14 +144,15 @@ def _blocks(lines: list[str]) -> list[tuple[int, list[str]]]:
     return blocks
 
 
-def parse_vtt(text: str, path: str | Path) -> tuple[list[RawTurn], bool]:
-    """Parse WebVTT text into merged speaker turns; returns ``(turns, labelled)``."""
+def parse_vtt(text: str, path: str | Path) -> tuple[list[RawTurn], bool, list[str]]:
+    """Parse WebVTT text into merged speaker turns; returns ``(turns, labelled, warnings)``."""
     lines = text.split("\n")
     if not _HEADER_RE.match(lines[0]):
         raise InputError(path, "malformed WebVTT: missing WEBVTT header")
     fragments: list[Fragment] = []
     has_voices = False
     cues = 0
+    timings: list[tuple[str, float, float]] = []
     for number, block in _blocks(lines)[1:]:
         if "-->" not in block[0] and _SKIPPED_BLOCK_RE.match(block[0]):
             continue
@@ -144,6 +165,7 @@ def parse_vtt(text: str, path: str | Path) -> tuple[list[RawTurn], bool]:
             where = f"cue {cues} (line {number + at})"
             raise InputError(path, f"malformed WebVTT: {where} has a bad timing line {block[at]!r:.60}")
         start, end = to_seconds(timing.group("start")), to_seconds(timing.group("end"))
+        timings.append((f"cue {cues} (line {number + at})", start, end))
         for line in block[at + 1 :]:
             pieces, voiced = _voice_fragments(line, start, end)
             fragments.extend(pieces)
@@ -152,4 +174,4 @@ def parse_vtt(text: str, path: str | Path) -> tuple[list[RawTurn], bool]:
         raise InputError(path, "malformed WebVTT: no cues found")
     fill_speakers(fragments, None if has_voices else line_label)
     turns = merge_fragments(fragments)
-    return turns, any(turn.speaker is not None for turn in turns)
+    return turns, any(turn.speaker is not None for turn in turns), timing_warnings(timings)

@@ -8,13 +8,13 @@ from ...store.config import ProviderSection
 from ...errors import CoderAssistError
 from ...plugins import provider_factories
 from .base import (
-    CodeProposal, CodingInput, HeuristicProvider, ProposedCode, Provider, ProviderReply, SimilarSegment,
-    StructuredProvider, Usage,
+    AuthenticationFailed, CodeProposal, CodingInput, HeuristicProvider, ProposedCode, Provider, ProviderReply,
+    SimilarSegment, StructuredProvider, Usage,
 )  # fmt: skip
 
 __all__ = [
-    "CodeProposal", "CodingInput", "HeuristicProvider", "ProposedCode", "Provider", "ProviderReply", "SimilarSegment",
-    "StructuredProvider", "Usage", "get_provider", "resolve_name", "resolve_provider",
+    "AuthenticationFailed", "CodeProposal", "CodingInput", "HeuristicProvider", "ProposedCode", "Provider",
+    "ProviderReply", "SimilarSegment", "StructuredProvider", "Usage", "get_provider", "resolve_name", "resolve_provider",
 ]  # fmt: skip
 
 

@@ -7,6 +7,13 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from ...errors import CoderAssistError
+
+
+class AuthenticationFailed(CoderAssistError):
+    """The endpoint refused the credentials (HTTP 401 or 403). Not retried: every further request
+    would be refused the same way. The message names the endpoint, never the key."""
+
 
 class ProposedCode(BaseModel):
     """One grounded-theory initial code for the segment."""
@@ -91,7 +98,8 @@ class Provider(Protocol):
         ...
 
     def propose(self, item: CodingInput) -> ProviderReply:
-        """Code one segment. Must not raise for model or transport faults: return ``error``."""
+        """Code one segment. Must not raise for model or transport faults: return ``error``
+        (refused credentials raise :class:`AuthenticationFailed`: the whole run would fail)."""
         ...
 
 

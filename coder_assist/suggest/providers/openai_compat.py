@@ -6,7 +6,9 @@ server that refuses it is asked again with function calling, then with JSON mode
 the prompt). The reply is parsed here rather than inside the SDK, so the raw text is kept even
 when it is invalid. Faults: 429, 5xx, timeouts and connection errors are retried with
 exponential backoff and jitter, honouring Retry-After, up to ``max_attempts``; invalid output gets
-one repair request. Nothing here raises for a model or transport fault: the reply carries it.
+one repair request. Nothing here raises for a model or transport fault: the reply carries it,
+scrubbed of credentials (``secrets.scrub``: an endpoint may echo the key in an error body).
+A 401 or 403 is not retried: it raises :class:`AuthenticationFailed` at once, naming the endpoint.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ValidationError
 
 from ..pacing import Pacer
-from .base import CodeProposal, CodingInput, ProviderReply, Usage
+from ..secrets import safe_url, scrub_reply
+from .base import AuthenticationFailed, CodeProposal, CodingInput, ProviderReply, Usage
 
 METHODS = ("json_schema", "function_calling", "json_mode")
 
@@ -153,7 +156,11 @@ class OpenAICompatProvider:
 
     def structured(self, system: str, user: str, schema_cls: type[BaseModel]) -> ProviderReply:
         """One structured request: retries, one repair, and the json_schema -> function calling
-        -> JSON mode fallback. ``reply.proposal`` holds the parsed ``schema_cls`` instance."""
+        -> JSON mode fallback. ``reply.proposal`` holds the parsed ``schema_cls`` instance; the
+        raw text and error are scrubbed of credentials."""
+        return scrub_reply(self._structured(system, user, schema_cls), [self.api_key])
+
+    def _structured(self, system: str, user: str, schema_cls: type[BaseModel]) -> ProviderReply:
         import openai
 
         t0 = time.perf_counter()
@@ -184,6 +191,9 @@ class OpenAICompatProvider:
                     return ProviderReply(None, "\n---\n".join(raws), usage, _ms(t0), attempts, f"invalid output after one repair: {problem}")
                 messages = messages + [("assistant", raw), ("user", f"That reply is not valid: {problem}. "
                                         "Reply again with only the JSON object that matches the schema.")]  # fmt: skip
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise AuthenticationFailed(f"{safe_url(self.base_url)}: authentication failed ({exc.status_code}); "
+                                       "check the API key (OPENAI_API_KEY) for this endpoint") from None  # fmt: skip
         except openai.APIStatusError as exc:
             return ProviderReply(None, "\n---\n".join(raws + [_body(exc)]), usage, _ms(t0), attempts or self.max_attempts,
                                  f"HTTP {exc.status_code}: {_short(exc)}")  # fmt: skip

@@ -60,6 +60,10 @@ STRUCTURAL_RELATIONS: frozenset[str] = frozenset({"dimension_of", "part_of", "ce
 
 _ID_RE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 _ID_RULE = "lower-case letters, digits and single underscores, starting with a letter"
+MAX_BYTES = 2_000_000
+"""The largest framework file read (2 MB); the built-ins are under 40 kB."""
+MAX_DEPTH = 32
+"""The deepest nesting of lists and mappings in a framework file; the schema needs five."""
 
 
 # --------------------------------------------------------------------------- field types
@@ -274,7 +278,23 @@ def check_references(registry: Mapping[str, Framework]) -> list[str]:
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate mapping keys instead of keeping the last one silently."""
+    """SafeLoader that rejects duplicate mapping keys instead of keeping the last one silently,
+    nesting deeper than :data:`MAX_DEPTH`, and aliases (``*name``: a few lines of them can stand
+    for billions of values)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not supported", event.start_mark)
+        if self._depth >= MAX_DEPTH:
+            raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -282,13 +302,13 @@ class _StrictLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
             try:
                 duplicate = key in seen
-            except TypeError:
+                seen.add(key)
+            except TypeError:  # unhashable: the base class names it
                 duplicate = False
             if duplicate:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key '{key}'", key_node.start_mark
                 )
-            seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
 
@@ -348,6 +368,8 @@ def _reason(error: ValidationError, raw: Mapping[str, Any]) -> str:
 
 def parse_framework(data: bytes | str, path: str | Path) -> Framework:
     """Parse YAML text (bytes or str) into a :class:`Framework`; ``path`` names it in errors."""
+    if len(data) > MAX_BYTES:
+        raise InputError(path, f"file is over {MAX_BYTES // 1_000_000} MB, too large for a framework")
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8-sig")
@@ -377,6 +399,8 @@ def load_framework(path: str | Path) -> Framework:
     """Load and validate one framework YAML file; any problem raises :class:`InputError`."""
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise InputError(path, f"file is over {MAX_BYTES // 1_000_000} MB, too large for a framework")
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(path, f"cannot read the file: {exc.strerror or exc}") from None

@@ -458,10 +458,12 @@ class Project:
         """Write the codebook (codes and categories) as a REFI-QDA codebook (.qdc)."""
         return _export(self.store, Path(path), "qdc", self.actor(coder))
 
-    def import_qdpx(self, path: str | Path, *, coder: Who = None, index: bool = True) -> ImportReport:
+    def import_qdpx(self, path: str | Path, *, coder: Who = None, index: bool = True,
+                    progress: Progress | None = None) -> ImportReport:  # fmt: skip
         """Import a REFI-QDA project: sources, codes, codings (as the original coders' own), cases,
-        notes and users, as one decision of the named ``coder``; all or nothing."""
-        return _import(self.store, self.vectors, Path(path), "qdpx", self.decider(coder), index)
+        notes and users, as one decision of the named ``coder``; all or nothing. The new sources
+        are then indexed (``progress`` shows it)."""
+        return _import(self.store, self.vectors, Path(path), "qdpx", self.decider(coder), index, progress)
 
     def import_qdc(self, path: str | Path, *, coder: Who = None) -> ImportReport:
         """Import a REFI-QDA codebook (.qdc): codes with their hierarchy, and sets as categories."""

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..exchange import ExportReport, ImportReport
-from ._common import Json, open_project, plural, print_json, say, state, warn
+from ._common import Json, RichProgress, open_project, plural, print_json, say, state, warn
 
 commands = typer.Typer()
 export = typer.Typer(help="Write the project or its codebook as REFI-QDA for NVivo, ATLAS.ti, MAXQDA, QualCoder.",
@@ -75,7 +75,7 @@ def import_qdpx(file: Source, as_json: Json = False) -> None:
     """A project from NVivo, ATLAS.ti, MAXQDA, QualCoder ...: its codings stay the original coders'.
     Needs --coder: the import is recorded as that person's decision."""
     with open_project() as proj:
-        _imported(proj.import_qdpx(file, coder=state.coder), as_json)
+        _imported(proj.import_qdpx(file, coder=state.coder, progress=None if as_json else RichProgress()), as_json)
 
 
 @import_.command("qdc")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 
+from ..store.audit import project_key
 from ..suggest.grounding import verify_citations
 from ..suggest.passages import mark_unverified, unverified
 from .model import Case, Code, Coding, Note, RefiProject, Selection, Set, Source, User, Variable, VariableValue
@@ -61,9 +62,7 @@ class Guids:
     """The GUID of each exported object: the one it was imported with, else a stable uuid5."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        first = conn.execute("SELECT hash FROM events ORDER BY seq LIMIT 1").fetchone()
-        seed = first[0] if first else "coder-assist"
-        self.namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"coder-assist:project:{seed}")
+        self.namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"coder-assist:project:{project_key(conn)}")
         self.known = {(r["kind"], r["local_id"]): r["guid"] for r in conn.execute("SELECT * FROM exchange_ids")}
         self.file_names = {(r["kind"], r["local_id"]): (r["name"], r["local_name"])
                            for r in conn.execute("SELECT * FROM exchange_ids WHERE name IS NOT NULL")}  # fmt: skip

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from ..progress import Progress
 from ..store import audit
 from ..store.context import StoreContext
 from ..store.db import transaction
@@ -44,7 +45,7 @@ def export(store: StoreContext, path: Path, kind: str, actor: str) -> ExportRepo
 
 
 def import_(store: StoreContext, vectors: Vectors, path: Path, kind: str | None, coder: str | None,
-            index: bool = True) -> ImportReport:  # fmt: skip
+            index: bool = True, progress: Progress | None = None) -> ImportReport:  # fmt: skip
     """Read a ``.qdpx`` or ``.qdc`` (refused with one ``InputError`` line when unsafe or malformed)
     and import it as decisions of ``coder``; new segments are indexed afterwards."""
     kind = kind or path.suffix.lower().lstrip(".")
@@ -54,7 +55,7 @@ def import_(store: StoreContext, vectors: Vectors, path: Path, kind: str | None,
     rp = reader.read_qdpx(path) if kind == "qdpx" else reader.read_qdc(path)
     report = load.import_project(store, rp, path, coder, kind)
     if index and report.counts.get("sources"):
-        vectors.index_pending()
+        vectors.index_pending(progress)
     return report
 
 

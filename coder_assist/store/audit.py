@@ -162,6 +162,13 @@ def _ranges(seqs: list[int]) -> list[tuple[int, int]]:
     return out
 
 
+def project_key(conn: sqlite3.Connection) -> str:
+    """A project's identity: the hash of its first ledger entry (``project-init``), unique per
+    project and never changed (stable GUIDs on export, a project's own collections on a server)."""
+    row = conn.execute("SELECT hash FROM events ORDER BY seq LIMIT 1").fetchone()
+    return row[0] if row else "coder-assist"
+
+
 def log(conn: sqlite3.Connection, *, since: str | None = None, actor: str | None = None,
         type_: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """Ledger entries (payload decoded), oldest first, optionally filtered."""

@@ -7,16 +7,18 @@ so chroma's own downloading embedder is never called. Embedded (``PersistentClie
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import numpy as np
 
 from ..errors import ServerError
 
+F = TypeVar("F", bound=Callable[..., Any])
 BATCH = 1000  # below chroma's max batch (5461), large enough to amortise its overhead
 
 
@@ -35,16 +37,48 @@ def _client(path: Path, url: str = "") -> Any:
     return chromadb.PersistentClient(path=str(path), settings=settings)
 
 
-def collection_name(embedder_name: str) -> str:
-    return "segments__" + re.sub(r"[^A-Za-z0-9_-]", "-", embedder_name)[:50]
+def collection_name(embedder_name: str, project: str = "") -> str:
+    """``segments__<embedder>``; on a shared chroma server prefixed with the project's key
+    (``p<12 hex>__segments__<embedder>``), so projects on one server never mix their segments."""
+    name = "segments__" + re.sub(r"[^A-Za-z0-9_-]", "-", embedder_name)[:50]
+    return f"p{project[:12]}__{name}"[:63] if project else name
+
+
+def _served(method: F) -> F:
+    """A call that reaches a chroma server: a server that stops answering is one ServerError."""
+
+    @functools.wraps(method)
+    def call(self: SegmentIndex, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            if self.url and _is_transport_error(exc):
+                raise ServerError(f"chroma server at {self.url} stopped answering: {exc or type(exc).__name__} "
+                                  "(index.url)") from exc  # fmt: skip
+            raise
+
+    return call  # type: ignore[return-value]
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    import httpx
+
+    return isinstance(exc, (httpx.TransportError, ConnectionError))
 
 
 class SegmentIndex:
     """Add, delete, update and query segment vectors in one embedder's collection."""
 
-    def __init__(self, path: Path, embedder_name: str, dimension: int, url: str = "") -> None:
+    def __init__(self, path: Path, embedder_name: str, dimension: int, url: str = "", project: str = "") -> None:
+        """``project`` (the project's key) names the collection on a server (``url``); the embedded
+        index under ``path`` belongs to one project already."""
         self.client = _client(path, url)
-        self.name = collection_name(embedder_name)
+        self.url = url
+        self.name = collection_name(embedder_name, project if url else "")
+        self._open(embedder_name, dimension)
+
+    @_served
+    def _open(self, embedder_name: str, dimension: int) -> None:
         self.collection = self.client.get_or_create_collection(
             self.name,
             embedding_function=None,
@@ -52,9 +86,11 @@ class SegmentIndex:
             configuration={"hnsw": {"space": "cosine"}},
         )
 
+    @_served
     def count(self) -> int:
         return self.collection.count()
 
+    @_served
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, metas: Sequence[dict]) -> None:
         """Add or replace vectors. Texts stay in SQLite: chroma would only index them again."""
         for i in range(0, len(ids), BATCH):
@@ -64,15 +100,18 @@ class SegmentIndex:
                 metadatas=[_clean_meta(m) for m in metas[i : i + BATCH]],
             )
 
+    @_served
     def update_metadata(self, ids: Sequence[str], metas: Sequence[dict]) -> None:
         for i in range(0, len(ids), BATCH):
             self.collection.update(ids=list(ids[i : i + BATCH]), metadatas=[_clean_meta(m) for m in metas[i : i + BATCH]])
 
+    @_served
     def delete(self, ids: Iterable[str]) -> None:
         ids = list(ids)
         for i in range(0, len(ids), BATCH):
             self.collection.delete(ids=ids[i : i + BATCH])
 
+    @_served
     def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
         """(segment id, cosine similarity) pairs, best first."""
         if self.count() == 0:
@@ -85,6 +124,17 @@ class SegmentIndex:
         )
         return [(sid, 1.0 - float(d)) for sid, d in zip(res["ids"][0], res["distances"][0])]
 
+    @_served
+    def ids(self, page: int = 10_000) -> set[str]:
+        """Every segment id the collection holds (paged: chroma caps one read)."""
+        held: set[str] = set()
+        while True:
+            got = self.collection.get(include=[], limit=page, offset=len(held))["ids"]
+            held.update(got)
+            if len(got) < page:
+                return held
+
+    @_served
     def reset(self) -> None:
         """Drop and recreate the collection (used by reindex)."""
         meta = self.collection.metadata

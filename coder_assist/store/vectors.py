@@ -93,7 +93,7 @@ class Vectors:
     def index(self) -> SegmentIndex:
         if self._index is None:
             self._index = SegmentIndex(self.store.root / INDEX_DIR, self.embedder.name, self.embedder.dimension,
-                                       self.store.config.index.url)  # fmt: skip
+                                       self.store.config.index.url, audit.project_key(self.conn))  # fmt: skip
         return self._index
 
     # -- keeping the index in step ------------------------------------------------------------
@@ -121,7 +121,7 @@ class Vectors:
         recorded, present = self.recorded(), self.index.count()
         if present >= recorded:
             return recorded
-        held = _ids_in(self.index)
+        held = self.index.ids()
         return sum(1 for (sid,) in self.conn.execute(f"SELECT i.segment_id {_RECORDED}", (self.embedder.name,))
                    if sid in held)  # fmt: skip
 
@@ -129,7 +129,7 @@ class Vectors:
         """Drop the ``index_state`` records of segments chroma does not hold (index deleted or
         damaged); returns how many. Vectors chroma holds beyond the records are re-upserted."""
         name = self.embedder.name
-        held = _ids_in(self.index) if self.index.count() else set()
+        held = self.index.ids() if self.index.count() else set()
         recorded = [r[0] for r in self.conn.execute("SELECT segment_id FROM index_state WHERE embedder = ?", (name,))]
         lost = [sid for sid in recorded if sid not in held]
         if lost:
@@ -242,13 +242,3 @@ class Vectors:
             if len(out) == k:
                 break
         return out
-
-
-def _ids_in(index: SegmentIndex, page: int = 10_000) -> set[str]:
-    """Every segment id the index holds (paged: chroma caps one read)."""
-    held: set[str] = set()
-    while True:
-        ids = index.collection.get(include=[], limit=page, offset=len(held))["ids"]
-        held.update(ids)
-        if len(ids) < page:
-            return held

@@ -128,17 +128,23 @@ class WordsEmbedder:
 
 @pytest.fixture
 def named(tmp_path):
-    p = Project.init(tmp_path / "p", coder="ann", embedder="hash")
-    csv = tmp_path / "participants.csv"
+    p = _named_project(tmp_path)
+    yield p
+    p.close()
+
+
+def _named_project(folder: Path) -> Project:
+    folder.mkdir(parents=True, exist_ok=True)
+    p = Project.init(folder / "p", coder="ann", embedder="hash")
+    csv = folder / "participants.csv"
     csv.write_text(PARTICIPANTS_CSV, encoding="utf-8")
-    f = tmp_path / "nw.txt"
+    f = folder / "nw.txt"
     f.write_text("Interviewer: Tell me.\n\n" + "".join(f"Ana Lima: {text}\n\n" for _, text in CODES), encoding="utf-8")
     p.ingest([f], wave=1, attributes=csv)
     segs = [s for s in p.segments() if s["speaker"] == "Ana Lima"]
     for (label, _), seg in zip(CODES, segs):
         p.apply_code(label, seg["id"], coder="ann")
-    yield p
-    p.close()
+    return p
 
 
 def _run(p):
@@ -183,10 +189,30 @@ def test_names_are_processes_never_entity_only_and_definitions_are_drafts(named)
     assert invoices["name"].startswith("Checking invoice") and "checking" in invoices["properties"]["shared_verbs"]
 
 
-def test_categorize_is_deterministic(named):
+def test_categorize_is_deterministic(named, tmp_path):
     first = [(r["name"], r["definition"], r["properties"]["members"]) for r in _run(named)[1]]
-    second = [(r["name"], r["definition"], r["properties"]["members"]) for r in _run(named)[1]]
+    with _named_project(tmp_path / "again") as twin:  # the same codes in another project
+        second = [(r["name"], r["definition"], r["properties"]["members"]) for r in _run(twin)[1]]
     assert first == second and first
+
+
+def test_a_rerun_goes_on_from_the_decisions_and_adds_nothing_on_unchanged_data(named):
+    report, rows = _run(named)
+    assert report.categories == len(rows) >= 2
+    again, fresh = _run(named)
+    assert (again.categories, again.already_proposed, fresh) == (0, report.categories, [])
+    events = named.audit_log(type_="categorize")
+    assert events[-1]["payload"]["already_proposed"] == report.categories
+    # Confirm one and reject another: its codes are left out, the rejected cluster is not back.
+    kept, dropped = rows[0], rows[1]
+    named.decide_category(kept["id"], "accept", coder="ann")
+    named.decide_category(dropped["id"], "reject", coder="ann")
+    third, new = _run(named)
+    assert third.in_categories == len(kept["member_code_ids"])
+    placed = set(kept["member_code_ids"])
+    assert all(not placed & set(r["member_code_ids"]) for r in new)
+    assert all(sorted(r["member_code_ids"]) != sorted(dropped["member_code_ids"]) for r in new)
+    assert third.codes == report.codes
 
 
 def test_name_by_the_most_shared_process_not_in_vivo_not_the_entity():

@@ -56,8 +56,14 @@ def coded(tmp_path, monkeypatch):
 
 
 def _second_run_invoice(p: Project) -> dict:
-    """Categorize twice, so suggestion ids run ahead of category ids; the invoice proposal of run 2."""
-    p.categorize(threshold=0.8)
+    """Suggestion ids ahead of category ids (two earlier proposals), then the invoice proposal."""
+    for n in range(2):  # an earlier run's proposals of other codes (a re-run would not repeat its own)
+        p.conn.execute(
+            "INSERT INTO category_suggestions (run_id, provider, model, name, definition, properties, member_code_ids,"
+            " top_terms, params, created_at) VALUES ('earlier', 'offline', 'x', ?, '', '{}', '[]', '[]', '{}', '2026-12-01')",
+            (f"Earlier {n}",),
+        )  # fmt: skip
+    p.conn.commit()
     run = p.categorize(threshold=0.8).run_id
     return next(c for c in p.category_suggestion_rows() if c["run_id"] == run and "Disputing invoices" in c["properties"]["members"])
 
@@ -112,7 +118,7 @@ def test_categories_list_shows_the_confirmed_category_and_its_current_name(coded
     line = next(x for x in r.stdout.splitlines() if x.startswith(f"#{invoice['id']} "))
     assert line.startswith(f"#{invoice['id']} edited    -> category {cid} 'Contesting the bill' "
                            f"(proposed as '{invoice['name']}')  (")  # fmt: skip
-    assert invoice["name"] in r.stdout.splitlines()[0]  # an open proposal keeps its proposed name
+    assert r.stdout.splitlines()[0].startswith("#1 proposed  Earlier 0 ")  # an open proposal keeps its proposed name
     listed = json.loads(ca(coded.root, "categories", "--json").stdout)
     assert next(c for c in listed if c["id"] == invoice["id"])["category_name"] == "Contesting the bill"
 

@@ -31,6 +31,10 @@ def categorize(
     say(f"{plural(r.codes, 'accepted code')} -> {plural(r.categories, 'proposed category')} "
         f"({plural(alone, 'code')} {'stands' if alone == 1 else 'stand'} alone; "
         + (f"threshold {threshold})" if threshold is not None else "number of categories chosen from the data)"))  # fmt: skip
+    if r.in_categories:
+        say(f"  {plural(r.in_categories, 'code')} already in confirmed categories left out")
+    if r.already_proposed:
+        say(f"  {plural(r.already_proposed, 'cluster')} not proposed again (the same codes are proposed already, or were rejected)")
     for c in rows:
         if c["run_id"] == r.run_id:
             say(f"  #{c['id']} {c['name']}: {', '.join(c['properties']['members'])}")

@@ -26,6 +26,12 @@ most central member's process label when nothing is shared; in-vivo labels never
 The definition is a draft made from the members (count, participants, sides, waves, typical
 actions and objects), marked as an offline draft to rewrite. An LLM provider names and defines
 them instead. Categories are confirmed, renamed or rejected by a person like any other suggestion.
+
+A re-run goes on from what people decided: codes that already belong to a confirmed category are
+left out (add a code to a category by hand), and a cluster whose codes are exactly those of a
+category already proposed and still open, or rejected, is not proposed again; so a re-run on
+unchanged data adds nothing. The naming (an LLM call when a provider is given) happens before
+the write transaction, which only stores the proposals.
 """
 
 from __future__ import annotations
@@ -90,6 +96,10 @@ class CategorizeReport:
     categories: int = 0
     unclustered: list[str] = field(default_factory=list)
     threshold: float | None = DISTANCE_THRESHOLD
+    in_categories: int = 0
+    """Accepted codes left out because they already belong to a confirmed category."""
+    already_proposed: int = 0
+    """Clusters not proposed again: the same codes are already proposed, or were rejected."""
 
 
 def code_texts(conn: sqlite3.Connection, wave: int | None = None) -> list[dict[str, Any]]:
@@ -398,7 +408,10 @@ def categorize(store: StoreContext, embedder: Embedder, actor: str, *, wave: int
     progress = progress or NoProgress()
     conn = store.conn
     codes = code_texts(conn, wave)
-    report = CategorizeReport(None, codes=len(codes), threshold=threshold)
+    placed = _in_confirmed_categories(conn)
+    report = CategorizeReport(None, codes=len(codes), threshold=threshold,
+                              in_categories=sum(c["id"] in placed for c in codes))  # fmt: skip
+    codes = [c for c in codes if c["id"] not in placed]
     if len(codes) < 2:
         return report
     participants = queries.participants(conn)
@@ -441,13 +454,20 @@ def categorize(store: StoreContext, embedder: Embedder, actor: str, *, wave: int
         if isinstance(provider, StructuredProvider) else None
     words_of = [{w.lower() for w in _WORD.findall(t) if w.lower() not in _STOP and w.lower() not in _NEUTRAL} for t in texts]
     ordered = sorted(groups.values(), key=lambda g: (-len(g), g[0]))
-    progress.begin("naming", sum(len(g) > 1 for g in ordered))
-    with transaction(conn), ExitStack() as naming:
+    seen = _proposed_or_rejected(conn)
+    fresh = []
+    for idx in ordered:
+        if len(idx) < 2:
+            report.unclustered.append(codes[idx[0]]["label"])
+        elif tuple(sorted(codes[i]["id"] for i in idx)) in seen:
+            report.already_proposed += 1
+        else:
+            fresh.append(idx)
+    rows = []
+    progress.begin("naming", len(fresh))
+    with ExitStack() as naming:
         naming.callback(progress.end)
-        for idx in ordered:
-            if len(idx) < 2:
-                report.unclustered.append(codes[idx[0]]["label"])
-                continue
+        for idx in fresh:
             members = [codes[i] for i in idx]
             sims = vectors[idx] @ vectors[idx].T
             centrality = sims.mean(axis=1)
@@ -473,16 +493,32 @@ def categorize(store: StoreContext, embedder: Embedder, actor: str, *, wave: int
                     who, model = provider.name, provider.model
                 else:
                     properties["llm_error"] = error  # named offline instead, and the failure is kept
-            conn.execute(
-                "INSERT INTO category_suggestions (run_id, provider, model, name, definition, properties, member_code_ids,"
-                " medoid_code_id, top_terms, params, raw_response, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (run_id, who, model, name, definition, json.dumps(properties, ensure_ascii=False),
-                 json.dumps([m["id"] for m in members]), medoid["id"], json.dumps(terms), json.dumps(params), raw, utcnow()),
-            )  # fmt: skip
-            report.categories += 1
+            rows.append((run_id, who, model, name, definition, json.dumps(properties, ensure_ascii=False),
+                         json.dumps([m["id"] for m in members]), medoid["id"], json.dumps(terms), json.dumps(params), raw,
+                         utcnow()))  # fmt: skip
             progress.advance()
+    with transaction(conn):
+        conn.executemany(
+            "INSERT INTO category_suggestions (run_id, provider, model, name, definition, properties, member_code_ids,"
+            " medoid_code_id, top_terms, params, raw_response, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows,
+        )  # fmt: skip
+        report.categories = len(rows)
         audit.append(conn, actor, "categorize", {
             "run_id": run_id, "codes": len(codes), "categories": report.categories,
-            "unclustered": len(report.unclustered), "params": params,
+            "unclustered": len(report.unclustered), "in_categories": report.in_categories,
+            "already_proposed": report.already_proposed, "params": params,
         })  # fmt: skip
     return report
+
+
+def _in_confirmed_categories(conn: sqlite3.Connection) -> set[int]:
+    """Codes that belong to an active confirmed category."""
+    return {r[0] for r in conn.execute(
+        "SELECT m.code_id FROM category_members m JOIN categories c ON c.id = m.category_id"
+        " WHERE m.active = 1 AND c.active = 1")}  # fmt: skip
+
+
+def _proposed_or_rejected(conn: sqlite3.Connection) -> set[tuple[int, ...]]:
+    """Member sets of category suggestions still open or rejected: not to be proposed again."""
+    return {tuple(sorted(json.loads(r[0]))) for r in conn.execute(
+        "SELECT member_code_ids FROM category_suggestions WHERE status IN ('proposed', 'rejected')")}  # fmt: skip

@@ -60,6 +60,8 @@ SIDESTEPS = {
     "block quote with a reference": f"> {INVENTED} [{SOURCE}]",
     "block quote, invented words after a dash": f"> The engineers came out at two in the morning — {INVENTED}\n— Tom",
     "short quote with a broken anchor": f"«inflated invoices» [{SOURCE}@ 3:40]",
+    "a participant's words after 'she called it'": f"She called it “{INVENTED}”.",
+    "a term cue with a broken anchor": f"We call this «{INVENTED}» [{SOURCE}@ 3:40]",
 }
 
 
@@ -93,6 +95,9 @@ def test_the_same_passage_anchored_after_another_quote_is_still_checked(proj):
         "I keep reading it as 'value for money' and “trust” (scare quotes, under four words).",
         "> Theory should emerge from the data rather than be forced upon it.\n(Glaser 1978, on method)",
         "The researchers' notes and the coders' notes agree; don't over-read it.",
+        'We call this "checking the small print twice" in our codebook.',
+        "The so-called “value for money audit trail” is our label, not theirs.",
+        "Three passages were coded as «keeping the supplier at arm's length» in wave 2.",
     ],
 )
 def test_verbatim_short_and_unattributed_passages_are_accepted(proj, body):

@@ -14,7 +14,9 @@ A memo can present a participant's words without the exact anchor syntax («exac
   ``[...]`` reference. A trailing reference, ``— attribution`` or ``(attribution)`` is not part of it.
 - A quoted passage is a *participant's passage* when it has 4 words or more, or is followed by a
   ``[...]`` reference with an at sign or ``n:n`` in it (an attempted anchor), unless it is exactly
-  the name of a code or category. Shorter quotes are the researcher's own terms (scare quotes).
+  the name of a code or category, or introduced as a term right before it in the same sentence
+  ("we call this", "the code", "so-called", "labelled"). Shorter quotes are the researcher's own
+  terms (scare quotes).
 - A passage anchored as ``«quote» [source@start:end]`` is checked at its offsets
   (:func:`verify_citations`). Any other participant's passage is verified when its words, after
   folding case, quotes, dashes, punctuation and spaces (:func:`grounding.locate`, exact or
@@ -49,6 +51,10 @@ _ANCHOR_LIKE = re.compile(r"[@＠﹫]|\d\s*[:：]\s*\d")
 _REFS_AT_END = re.compile(r"(?:\s*\[[^\]\n]*\])+\s*$")
 _TAIL = re.compile(r"\s+[—–-]{1,2}\s+[^—–]*$|\s*\([^()]*\)\s*$")
 _WORDS = re.compile(r"\w+")
+#: Words by which a researcher introduces a quoted phrase as a term of the analysis, not as talk.
+_TERM_CUE = re.compile(r"(?i)\b(?:(?:we|i|i'd|we'd|i would|we would)\s+call(?:ed)?(?:\s+(?:this|it|that|them))?|so-called"
+                       r"|(?:the|a|our|my)\s+(?:term|label|code|category|concept|heading|name)|coded\s+(?:as|under)"
+                       r"|labell?ed(?:\s+as)?)\s*$")
 _PEOPLE_WORDS = re.compile(r"(?i)\b(?:participants?|respondents?|interviewees?|informants?)\b")
 
 
@@ -201,13 +207,21 @@ def unverified(conn: sqlite3.Connection, body: str, *, marked: bool = True) -> l
     anchored = {m.start() for m in ANCHOR.finditer(body)}
     terms = _terms(conn)
     candidates = [p for p in memo_passages(body, _names(conn)) if p.start not in anchored
-                  and (marked or not _is_marked(body, p)) and _is_participants(p, terms)]  # fmt: skip
+                  and (marked or not _is_marked(body, p)) and _is_participants(p, terms)
+                  and not _named_as_a_term(body, p)]  # fmt: skip
     turns = _turns(conn) if candidates else []
     return [p for p in candidates if not _verified(" ".join(p.text.split()), turns)]
 
 
 def _is_marked(body: str, p: Passage) -> bool:
     return body[p.start : p.end].rstrip().endswith(UNVERIFIED) or body[p.end :].lstrip(" \t").startswith(UNVERIFIED)
+
+
+def _named_as_a_term(body: str, p: Passage) -> bool:
+    """The researcher introduces the quoted words as a term ("we call this ...", "the code ...",
+    "so-called ..."), in the same sentence right before it; an attempted anchor still counts."""
+    before = re.split(r"[.!?\n]", body[max(0, p.start - 60) : p.start])[-1]
+    return not p.ref and bool(_TERM_CUE.search(before))
 
 
 def _is_participants(p: Passage, terms: set[str]) -> bool:

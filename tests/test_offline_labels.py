@@ -240,3 +240,19 @@ def test_known_lemma_slips_and_speech_verbs_with_only_a_name():
 
     assert lexicon.gerund(lexicon.LEMMA_FIXES.get("cod", "cod")) == "coding"
     assert lexicon.gerund(lexicon.LEMMA_FIXES.get("rung", "rung")) == "ringing"
+
+
+@pytest.mark.parametrize("text, label", [
+    # a hyphenated word the parse split ("e" + "-auction") is kept as written
+    ("In October, Joost ran an e-auction for the black ready-meal trays.", "Running an e-auction for the black ready-meal trays"),
+    # a lower-case word the tagger took for a name is a word, not "someone"
+    ("My team were kept at arm's length.", "Keeping at arm's length"),
+    # the small pipeline's lemma slip "rang" -> "rang" (and so "Ranging")
+    ("We rang Kenny about the north-east depot and the mark-up on parts.", "Ringing someone about the north-east depot"),
+    # a plural's possessive, and no apposition after a comma inside the label
+    ("I'd be up for working with the site operations' team on what downtime costs us.", "Working with the site operations' team"),
+])  # fmt: skip
+def test_parse_artefacts_do_not_reach_the_label(text, label):
+    got = process(text, entities={}).label
+    assert got == label
+    assert " ," not in got and "s's " not in got and not re.search(r"(?:^|\s)[b-hj-z](?:\s|$)", got)

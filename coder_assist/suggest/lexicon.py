@@ -57,7 +57,7 @@ FILLER_WORDS = frozenset(
 #: Nouns that only quantify what follows ("a lot of work" -> "work").
 QUANTIFIERS = frozenset("lot lots bit kind sort couple bunch load loads number amount plenty piece deal".split())
 #: Lemmas the small English pipeline gets wrong, and the verb meant.
-LEMMA_FIXES = {"cod": "code", "rung": "ring", "runge": "ring", "wan": "want", "gon": "go"}
+LEMMA_FIXES = {"cod": "code", "rung": "ring", "runge": "ring", "rang": "ring", "wan": "want", "gon": "go"}
 #: Verbs that say nothing by themselves; a label needs them to take a real (nominal) object.
 LIGHT_VERBS = frozenset(
     "say think know mean guess suppose reckon believe see tell be have do get go come "

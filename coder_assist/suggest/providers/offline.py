@@ -436,7 +436,7 @@ class OfflineProvider:
             if n.lower_ in _PRONOUN_OBJECTS:
                 return n.lower_, 0.0, True
             return None  # "me", "us", "you": the label would say nothing
-        keep = [n]
+        keep = [n, *_glued_after(n)]  # "an e-auction" parsed as "e" + "-auction": the word as written
         for t in n.children:
             if t.dep_ in ("det", "poss", "amod", "compound", "nummod", "case", "nmod", "quantmod") and t.i < n.i:
                 keep.extend(t.subtree if t.dep_ in ("poss", "compound", "amod") else [t])
@@ -474,7 +474,8 @@ class OfflineProvider:
                 i += 1
                 continue
             acronym = t.text.isupper() and len(t.text) <= 5  # "FM", "CFO", "PO", "P1": not names
-            if not acronym and (t.pos_ == "PROPN" or t.ent_type_ in lexicon.NER_ABSTRACTIONS):
+            named = not t.text.islower() and (t.pos_ == "PROPN" or t.ent_type_ in lexicon.NER_ABSTRACTIONS)
+            if not acronym and named:  # a lower-case word the NER took for a name ("arm's length") stays a word
                 glued = None
                 j = i
                 while j + 1 < len(toks) and (toks[j + 1].pos_ == "PROPN" or (t.ent_iob_ != "O" and toks[j + 1].ent_iob_ == "I")):
@@ -497,10 +498,13 @@ class OfflineProvider:
                 i += 1
                 continue
             if t.dep_ == "case":
-                if out:
-                    out[-1] = out[-1] + t.text.replace("’", "'")
+                if out:  # "the operations' team", not "operations's"
+                    plural = i > 0 and toks[i - 1].tag_ == "NNS" and out[-1].endswith("s")
+                    out[-1] = out[-1] + ("'" if plural else t.text.replace("’", "'"))
                 i += 1
                 continue
+            if t.is_punct and t.text not in "-/" and out:
+                break  # "a place , the buyer's procurement": an apposition or list starts; the phrase ends
             word = t.text if t.text[1:] != t.text[1:].lower() or not t.is_sent_start else t.lower_
             if glued is not None and glued.i == t.i - 1 and not glued.whitespace_:
                 out[-1] += word  # "north-east", "mark-up": the original spelling
@@ -603,3 +607,13 @@ class OfflineProvider:
         low = " ".join(t.lower_ for t in toks)
         known = [*entities, *(v.removeprefix("the ") for v in entities.values() if v.startswith("the "))]
         return any(re.search(rf"(?<!\w){re.escape(k)}(?!\w)", low) for k in known)
+
+
+def _glued_after(n: Any) -> list[Any]:
+    """Tokens written on to ``n`` without a space through a hyphen or slash ("e" "-" "auction")."""
+    doc, out, j = n.doc, [], n.i
+    while j + 1 < len(doc) and not doc[j].whitespace_ and (doc[j + 1].text in "-/" or (doc[j].text in "-/" and doc[j + 1].is_alpha)):
+        j += 1
+        out.append(doc[j])
+    return out if out and out[-1].is_alpha else []
+

@@ -194,14 +194,14 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
             # Another process may have applied it while we waited for the write lock.
             if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
                 continue
-            for statement in _statements(sql):
+            for statement in split_statements(sql):
                 conn.execute(statement)
             conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, utcnow()))
         applied.append(name)
     return applied
 
 
-def _statements(sql: str) -> list[str]:
+def split_statements(sql: str) -> list[str]:
     """Split a migration script into complete statements (trigger bodies hold ';' too)."""
     out, buf = [], ""
     for piece in sql.split(";"):

@@ -1,0 +1,154 @@
+"""The PostgreSQL store's schema (issue 13, first part), against a real server started by the tests.
+
+The numbered migrations are written once; on PostgreSQL they must give the same tables and
+columns as on SQLite (``schema_snapshot.json``), and the same guards: only a human decision
+writes the codebook, the ledger and decisions are append-only, only the library appends to the
+ledger. Each test gets a fresh database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from coder_assist.store import postgres
+from coder_assist.store.db import utcnow
+from coder_assist.store.migrations import MIGRATIONS
+
+from .conftest import ROOT
+from .pg_server import PgServer, binaries
+
+psycopg = pytest.importorskip("psycopg")  # a dev dependency: missing means the venv is stale
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PgServer]:
+    if binaries() is None:
+        reason = "PostgreSQL server binaries not found (Debian package postgresql; .ci/run installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    srv = PgServer()
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def db(server: PgServer) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(server.database(), autocommit=True) as conn:
+        postgres.migrate(conn)
+        yield conn
+
+
+def _columns(conn: psycopg.Connection) -> dict[str, dict[str, bool]]:
+    rows = conn.execute(
+        "SELECT table_name, column_name, is_nullable FROM information_schema.columns WHERE table_schema = 'public'"
+    ).fetchall()
+    out: dict[str, dict[str, bool]] = {}
+    for table, column, nullable in rows:
+        out.setdefault(table, {})[column] = nullable == "NO"
+    return out
+
+
+def test_the_same_tables_columns_and_not_null_as_sqlite(db: psycopg.Connection) -> None:
+    snapshot = json.loads((ROOT / "tests" / "schema_snapshot.json").read_text())
+    expected = {t: {c["name"]: bool(c["notnull"]) for c in spec["columns"]} for t, spec in snapshot["tables"].items()}
+    got = _columns(db)
+    assert set(got) == set(expected)
+    for table, columns in expected.items():
+        assert set(got[table]) == set(columns), table
+        for column, notnull in columns.items():
+            primary = any(c["name"] == column and c["pk"] for c in snapshot["tables"][table]["columns"])
+            assert got[table][column] == (notnull or primary), (table, column)  # a PRIMARY KEY is NOT NULL in PostgreSQL
+    names = [r[0] for r in db.execute("SELECT name FROM _migrations ORDER BY id")]
+    assert names == [name for name, _ in MIGRATIONS] == snapshot["migrations"]
+    assert postgres.migrate(db) == []  # applied once
+
+
+def test_foreign_keys_and_indexes_are_there(db: psycopg.Connection) -> None:
+    fks = {(r[0], r[1], r[2]) for r in db.execute(
+        "SELECT tc.table_name, kcu.column_name, ccu.table_name FROM information_schema.table_constraints tc"
+        " JOIN information_schema.key_column_usage kcu ON kcu.constraint_name = tc.constraint_name"
+        " JOIN information_schema.constraint_column_usage ccu ON ccu.constraint_name = tc.constraint_name"
+        " WHERE tc.constraint_type = 'FOREIGN KEY'")}  # fmt: skip
+    snapshot = json.loads((ROOT / "tests" / "schema_snapshot.json").read_text())
+    expected = {(t, fk[0], fk[1]) for t, spec in snapshot["tables"].items() for fk in spec["foreign_keys"]}
+    assert fks == expected  # forward references (codings -> suggestions, decisions) included
+    indexes = {r[0] for r in db.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
+    assert {"documents_one_current", "codes_label", "exchange_ids_guid", "codings_segment"} <= indexes
+
+
+def _insert_code(conn: psycopg.Connection, label: str) -> None:
+    conn.execute("INSERT INTO codes (label, created_at, created_by) VALUES (%s, %s, 'ann')", (label, utcnow()))
+
+
+def test_only_a_human_decision_writes_the_codebook(db: psycopg.Connection) -> None:
+    with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="only through a human decision"):
+        with db.transaction():
+            _insert_code(db, "Chasing the supplier")
+    with db.transaction():
+        postgres.human_scope(db)
+        _insert_code(db, "Chasing the supplier")
+    # The setting ends with its transaction: the next one is guarded again.
+    with pytest.raises(psycopg.errors.IntegrityConstraintViolation):
+        with db.transaction():
+            db.execute("UPDATE codes SET label = 'x'")
+    assert db.execute("SELECT label FROM codes").fetchall() == [("Chasing the supplier",)]
+
+
+def test_the_ledger_is_append_only_and_written_only_by_the_library(db: psycopg.Connection) -> None:
+    row = ("2026-12-06T00:00:00+00:00", "ann", "note", "{}", "0" * 64, "f" * 64)
+    sql = "INSERT INTO events (at, actor, type, payload, prev_hash, hash) VALUES (%s, %s, %s, %s, %s, %s)"
+    with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="written only by coder-assist"):
+        with db.transaction():
+            db.execute(sql, row)
+    with db.transaction():
+        postgres.ledger_scope(db)
+        db.execute(sql, row)
+    for statement in ("UPDATE events SET actor = 'eve'", "DELETE FROM events"):
+        with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="append-only"):
+            with db.transaction():
+                postgres.ledger_scope(db)
+                db.execute(statement)
+    assert db.execute("SELECT actor FROM events").fetchall() == [("ann",)]
+
+
+def test_identity_ids_and_the_reserved_end_column(db: psycopg.Connection) -> None:
+    with db.transaction():
+        doc = db.execute(
+            "INSERT INTO documents (name, version, path, sha256, format, encoding, labelled, text, text_sha256,"
+            " ingested_at, ingested_by) VALUES ('i.txt', 1, 'i.txt', 'x', 'txt', 'utf-8', 1, 'Ann: hello', 'y', %s, 'ann')"
+            " RETURNING id", (utcnow(),),
+        ).fetchone()[0]  # fmt: skip
+        db.execute('INSERT INTO turns (document_id, idx, speaker, start, "end") VALUES (%s, 0, %s, 0, 10)', (doc, "Ann"))
+    assert db.execute('SELECT start, "end" FROM turns').fetchone() == (0, 10)
+
+
+def test_two_processes_migrating_at_once_apply_each_migration_once(server: PgServer) -> None:
+    url = server.database()
+    results: list[list[str]] = []
+
+    def run() -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            results.append(postgres.migrate(conn))
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 3 and sum(len(r) for r in results) == len(MIGRATIONS)  # each applied by one of them
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM _migrations").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_every_guard_trigger_is_translated() -> None:
+    sqlite_triggers = sum(s.count("CREATE TRIGGER") for _, s in MIGRATIONS)
+    pg = [st for _, statements in postgres.translated_migrations() for st in statements]
+    assert sum(st.startswith("CREATE TRIGGER") for st in pg) == sqlite_triggers > 20
+    assert not any("RAISE(ABORT" in st for st in pg)

@@ -439,3 +439,53 @@ def test_cli_code_batch_status_collect_cancel(proj, live):
     again = re.search(r"submitted batch (\S+) with 1 segment ", r.output).group(1)
     r = runner.invoke(app, [*base, "batches", "cancel", again, *net])
     assert r.exit_code == 0 and "cancelling" in r.output
+
+
+def test_live_a_submission_over_a_batchs_limits_is_split_and_every_part_collected(proj, live, monkeypatch):
+    from coder_assist.suggest import batch as batch_mod
+
+    url, state = live
+    monkeypatch.setattr(batch_mod, "MAX_REQUESTS", 2)
+    sent = proj.code_batch(provider=provider(url))
+    assert sent.selected == SEGMENTS and len(sent.batch_ids) == 3 and sent.batch_id == sent.batch_ids[0]
+    sizes = [len(state.files[state.batches[b]["input_file_id"]]["content"].decode().splitlines()) for b in sent.batch_ids]
+    assert sizes == [2, 2, 1]
+    rows = proj.batches(refresh=False)
+    assert sorted(r["id"] for r in rows) == sorted(sent.batch_ids)
+    held = [sid for r in rows for sid in r["segment_ids"]]
+    assert len(held) == len(set(held)) == SEGMENTS  # every segment in exactly one batch
+    assert len({r["run_id"] for r in rows}) == 3 and len(_events(proj, "batch-submit")) == 3
+    proj.batches(provider=provider(url))
+    collected = proj.collect_batches(provider=provider(url)).collected
+    collected += proj.collect_batches(provider=provider(url)).collected
+    assert sorted(collected) == sorted(sent.batch_ids)
+    _assert_coded_once(proj)
+
+
+def test_live_the_byte_limit_splits_too_and_a_failure_part_way_leaves_the_rest_to_the_next_submit(proj, live, monkeypatch):
+    from coder_assist.suggest import batch as batch_mod
+
+    url, state = live
+    lines = batch_mod._parts([("a", b"x" * 10), ("b", b"y" * 10), ("c", b"z" * 10)])
+    assert [len(p) for p in lines] == [3]
+    monkeypatch.setattr(batch_mod, "MAX_BYTES", 25)
+    assert [[sid for sid, _ in p] for p in batch_mod._parts([("a", b"x" * 10), ("b", b"y" * 10), ("c", b"z" * 10)])] == [["a", "b"], ["c"]]
+    with pytest.raises(batch_mod.BatchError, match="over the Batch API"):
+        batch_mod._parts([("big", b"x" * 26)])
+    monkeypatch.setattr(batch_mod, "MAX_BYTES", 190_000_000)
+    monkeypatch.setattr(batch_mod, "MAX_REQUESTS", 2)
+    real, calls = batch_mod._send, []
+
+    def fails_second(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - the real _send's arguments
+        calls.append(1)
+        if len(calls) == 2:
+            raise batch_mod.BatchError("creating the batch: HTTP 500: the endpoint failed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch_mod, "_send", fails_second)
+    with pytest.raises(batch_mod.BatchError, match="HTTP 500"):
+        proj.code_batch(provider=provider(url))
+    assert len(proj.batches(refresh=False)) == 1  # the first batch was recorded when it was created
+    monkeypatch.setattr(batch_mod, "_send", real)
+    again = proj.code_batch(provider=provider(url))
+    assert again.skipped_pending == 2 and again.selected == SEGMENTS - 2 and len(again.batch_ids) == 2

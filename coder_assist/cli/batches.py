@@ -30,9 +30,13 @@ def submit(*, wave: int | None, source: str | None, limit: int | None, provider:
     if report.batch_id is None:
         say(f"nothing to submit: {report.skipped_done} segments already done{held}")
         return
-    say(f"{report.provider} {report.model}: submitted batch {report.batch_id} with {plural(report.selected, 'segment')}"
+    sent = f"batch {report.batch_id}" if len(report.batch_ids) <= 1 else \
+        f"{len(report.batch_ids)} batches ({', '.join(report.batch_ids)}; a batch holds at most 50,000 requests and 200 MB)"  # fmt: skip
+    say(f"{report.provider} {report.model}: submitted {sent} with {plural(report.selected, 'segment')}"
         f" ({report.skipped_done} already done{held}){'; identifiers were pseudonymised' if report.redacted else ''}")  # fmt: skip
-    say(f"follow it with 'coder-assist batches status {report.batch_id}', then 'coder-assist batches collect'")
+    follow = report.batch_id if len(report.batch_ids) <= 1 else ""
+    say(f"follow {'it' if follow else 'them'} with 'coder-assist batches status{' ' + follow if follow else ''}', "
+        "then 'coder-assist batches collect'")
 
 
 def _line(r: dict[str, Any]) -> str:

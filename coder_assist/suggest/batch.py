@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 ENDPOINT = "/v1/chat/completions"
 WINDOW = "24h"
 DISCOUNT = 0.5
+#: The Batch API's limits per batch (OpenAI: 50,000 requests, an input file of 200 MB); a larger
+#: submission is split into several batches, each recorded as soon as it is created.
+MAX_REQUESTS = 50_000
+MAX_BYTES = 190_000_000  # under 200 MB, with room for the multipart envelope
 """Batch requests cost half the live price (OpenAI's Batch API pricing)."""
 ACTIVE = queries.BATCH_ACTIVE
 """Remote states that can still change."""
@@ -62,6 +66,7 @@ class BatchReport:
     """What ``submit`` sent."""
 
     batch_id: str | None
+    """The first (often the only) batch sent."""
     run_id: str | None
     provider: str
     model: str
@@ -72,6 +77,8 @@ class BatchReport:
     input_file_id: str | None = None
     redacted: bool = False
     warnings: list[str] = field(default_factory=list)
+    batch_ids: list[str] = field(default_factory=list)
+    """Every batch sent: more than one when the segments exceed a batch's limits."""
 
 
 @dataclass
@@ -198,7 +205,9 @@ def submit(
     source: str | None = None, limit: int | None = None, apply_codebook: bool = False,
 ) -> BatchReport:  # fmt: skip
     """Send the segments still to code (not ``ok`` under the work key, not held by a pending batch
-    of it) as one batch. Nothing is sent, and nothing written, when there is nothing to code.
+    of it) as one batch, or several when they exceed a batch's limits (``MAX_REQUESTS``,
+    ``MAX_BYTES``); each is recorded as soon as it is created, so a failure part-way leaves the
+    rest to the next submit. Nothing is sent, and nothing written, when there is nothing to code.
     ``apply_codebook``: the codebook-application prompt of ``recode`` (the codebook in the work key)."""
     client = _client(provider)
     conn = store.conn
@@ -226,7 +235,36 @@ def submit(
         body = request_body(provider, item.system, item.user)
         lines.append(json.dumps({"custom_id": seg["id"], "method": "POST", "url": ENDPOINT, "body": body}, ensure_ascii=False))
         inputs[seg["id"]] = {"context_ids": context_ids, "similar_ids": [s.segment_id for s in item.similar]}
-    data = ("\n".join(lines) + "\n").encode("utf-8")
+    for part in _parts([(seg["id"], (line + "\n").encode("utf-8")) for seg, line in zip(todo, lines)]):
+        batch_id, run_id, batch_status, file_id = _send(store, client, run, provider, actor, part, inputs, wave, source)
+        report.batch_ids.append(batch_id)
+        if report.batch_id is None:
+            report.batch_id, report.run_id, report.status, report.input_file_id = batch_id, run_id, batch_status, file_id
+    return report
+
+
+def _parts(lines: list[tuple[str, bytes]]) -> list[list[tuple[str, bytes]]]:
+    """``(segment id, JSONL line)`` pairs cut into batches within ``MAX_REQUESTS`` and ``MAX_BYTES``."""
+    parts: list[list[tuple[str, bytes]]] = [[]]
+    size = 0
+    for sid, line in lines:
+        if len(line) > MAX_BYTES:
+            raise BatchError(f"segment {sid}: its request alone is over the Batch API's {MAX_BYTES:,} bytes per input file")
+        if parts[-1] and (len(parts[-1]) >= MAX_REQUESTS or size + len(line) > MAX_BYTES):
+            parts.append([])
+            size = 0
+        parts[-1].append((sid, line))
+        size += len(line)
+    return parts
+
+
+def _send(store: StoreContext, client: Any, run: BatchRun, provider: Provider, actor: str,
+          part: list[tuple[str, bytes]], inputs: dict[str, Any], wave: int | None, source: str | None) -> tuple[str, str, str, str]:  # fmt: skip
+    """Upload one batch's input, create the batch and record it (its coding run, row and audit
+    event) in one transaction; returns its id, run id, status and input file id."""
+    conn = store.conn
+    data = b"".join(line for _, line in part)
+    ids = [sid for sid, _ in part]
     uploaded = _api("uploading the batch input", lambda: client.files.create(
         file=(f"coder-assist-{run.key}.jsonl", data, "application/jsonl"), purpose="batch"))  # fmt: skip
     batch = _api("creating the batch", lambda: client.batches.create(
@@ -237,27 +275,26 @@ def submit(
     redaction = {"applied": redactor is not None, "mode": store.config.privacy.redact,
                  "identifiers": redactor.summary() if redactor else {}}  # fmt: skip
     stored_redaction = {"applied": redactor is not None, "placeholders": dict(redactor._back) if redactor else {}}
-    counts = batch.request_counts.model_dump() if batch.request_counts is not None else {"total": len(todo)}
+    counts = batch.request_counts.model_dump() if batch.request_counts is not None else {"total": len(ids)}
     with transaction(conn):
-        run.record_run(run_id, "batch", {"segments": len(todo), "batch_id": batch.id, "wave": wave, "source": source},
+        run.record_run(run_id, "batch", {"segments": len(ids), "batch_id": batch.id, "wave": wave, "source": source},
                        redaction, now)  # fmt: skip
         conn.execute(
             "INSERT INTO batches (id, work_key, run_id, actor, provider, model, base_host, prompt_id, prompt_version,"
             " prompt_sha256, endpoint, input_file_id, segment_ids, inputs, redaction, status, output_file_id,"
             " error_file_id, counts, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (batch.id, run.key, run_id, actor, provider.name, provider.model, provider.base_host, run.prompt_id,
-             run.prompt_version, run.prompt_sha, ENDPOINT, uploaded.id, json.dumps([s["id"] for s in todo]),
-             json.dumps(inputs), json.dumps(stored_redaction, ensure_ascii=False), batch.status, batch.output_file_id,
-             batch.error_file_id, json.dumps(counts), now, now),
+             run.prompt_version, run.prompt_sha, ENDPOINT, uploaded.id, json.dumps(ids),
+             json.dumps({sid: inputs[sid] for sid in ids}), json.dumps(stored_redaction, ensure_ascii=False),
+             batch.status, batch.output_file_id, batch.error_file_id, json.dumps(counts), now, now),
         )  # fmt: skip
         audit.append(conn, actor, "batch-submit", {
             "batch_id": batch.id, "run_id": run_id, "provider": provider.name, "model": provider.model,
             "base_host": provider.base_host, "prompt_id": run.prompt_id, "prompt_sha256": run.prompt_sha,
-            "params": provider.params(), "segments": len(todo), "input_file_id": uploaded.id,
+            "params": provider.params(), "segments": len(ids), "input_file_id": uploaded.id,
             "input_sha256": hashlib.sha256(data).hexdigest(), "redaction": redaction,
         })  # fmt: skip
-    report.batch_id, report.run_id, report.status, report.input_file_id = batch.id, run_id, batch.status, uploaded.id
-    return report
+    return batch.id, run_id, batch.status, uploaded.id
 
 
 def status(store: StoreContext, provider: Provider, actor: str, batch_id: str | None = None) -> list[dict[str, Any]]:

@@ -28,7 +28,8 @@ def init(
 
 @commands.command()
 def status(as_json: Json = False) -> None:
-    """What the project holds: documents, segments, index, participants, suggestions, codes, audit events."""
+    """What the project holds: documents, segments, what the index really holds, participants,
+    suggestions, codes, coding runs, audit events."""
     with open_project() as proj:
         info = proj.status()
     if as_json:

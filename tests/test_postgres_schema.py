@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 
@@ -152,3 +153,70 @@ def test_every_guard_trigger_is_translated() -> None:
     pg = [st for _, statements in postgres.translated_migrations() for st in statements]
     assert sum(st.startswith("CREATE TRIGGER") for st in pg) == sqlite_triggers > 20
     assert not any("RAISE(ABORT" in st for st in pg)
+
+
+# -- the store's own code on PostgreSQL, through PgConnection -------------------------------------
+@pytest.fixture
+def pg(server: PgServer, tmp_path) -> Iterator[postgres.PgConnection]:  # noqa: ANN001 - pytest's tmp_path
+    conn = postgres.PgConnection(server.database(), anchor_path=tmp_path / "audit.anchor")
+    yield conn
+    conn.close()
+
+
+def test_the_ledger_appended_and_verified_by_the_library(pg: postgres.PgConnection, tmp_path) -> None:  # noqa: ANN001
+    from coder_assist.store import audit
+    from coder_assist.store.db import transaction
+
+    for n in range(3):
+        with transaction(pg):
+            audit.append(pg, "ann", "note", {"n": n, "text": "100% of the invoices"})
+    assert audit.verify(pg, tmp_path / "audit.anchor") == []
+    assert [r["payload"] for r in audit.log(pg)] == [{"n": n, "text": "100% of the invoices"} for n in range(3)]
+    with transaction(pg):  # outside audit.append, the ledger refuses an insert
+        with pytest.raises(sqlite3.IntegrityError, match="written only by coder-assist"):
+            pg.execute("INSERT INTO events (seq, at, actor, type, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (9, "t", "eve", "x", "{}", "0", "0"))  # fmt: skip
+
+
+def test_appends_from_several_connections_at_once_keep_one_chain(server: PgServer, tmp_path) -> None:  # noqa: ANN001
+    from coder_assist.store import audit
+    from coder_assist.store.db import transaction
+
+    url, anchor = server.database(), tmp_path / "audit.anchor"
+    postgres.PgConnection(url).close()  # migrated once
+
+    def writer(name: str) -> None:
+        conn = postgres.PgConnection(url, anchor_path=anchor)
+        try:
+            for n in range(25):
+                with transaction(conn):
+                    audit.append(conn, name, "note", {"n": n})
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=writer, args=(f"coder{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check = postgres.PgConnection(url)
+    try:
+        assert check.execute("SELECT count(*) FROM events").fetchone()[0] == 100
+        assert audit.verify(check, anchor) == []  # the write lock serialises the appends: no fork in the chain
+    finally:
+        check.close()
+
+
+def test_a_human_decision_scope_writes_the_codebook_and_nothing_else_does(pg: postgres.PgConnection) -> None:
+    from coder_assist.review.decisions import human_decision
+    from coder_assist.store.db import transaction
+
+    with human_decision(pg, "ann"):
+        code_id = pg.execute("INSERT INTO codes (label, created_at, created_by) VALUES (?, ?, ?)",
+                             ("Chasing the supplier", utcnow(), "ann")).lastrowid  # fmt: skip
+    assert isinstance(code_id, int)
+    with transaction(pg):
+        with pytest.raises(sqlite3.IntegrityError, match="only through a human decision"):
+            pg.execute("UPDATE codes SET label = ? WHERE id = ?", ("Renamed by a script", code_id))
+    row = pg.execute("SELECT id, label FROM codes WHERE label LIKE ?", ("Chasing%",)).fetchone()
+    assert (row["id"], row["label"], row[1]) == (code_id, "Chasing the supplier", "Chasing the supplier")

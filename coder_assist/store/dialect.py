@@ -46,9 +46,11 @@ _END = re.compile(r'(?<![\w"])end(?![\w"])')
 
 @dataclass
 class Translator:
-    """Translates migrations in order; remembers which tables exist (for forward foreign keys)."""
+    """Translates migrations in order; remembers which tables exist (for forward foreign keys) and
+    which have an identity ``id`` (an INSERT into them returns it, as ``lastrowid``)."""
 
     tables: set[str] = field(default_factory=set)
+    identity: set[str] = field(default_factory=set)
 
     def migration(self, statements: list[str]) -> list[str]:
         """The PostgreSQL statements of one migration (given as its SQLite statements)."""
@@ -70,6 +72,8 @@ class Translator:
         if created:
             table = created.group(1)
             self.tables.add(table)
+            if re.search(r"^\s*id\s+INTEGER\s+PRIMARY\s+KEY\b", sql, re.M):
+                self.identity.add(table)
 
             def forward(m: re.Match[str]) -> str:
                 indent, col, rest, target, target_col = m.groups()
@@ -111,3 +115,38 @@ def _trigger(name: str, event: str, table: str, when: str | None, msg: str) -> l
         f"$$ BEGIN RAISE EXCEPTION '{msg}' USING ERRCODE = '23000'; END $$",
         f"CREATE TRIGGER {name} BEFORE {event} ON {table} FOR EACH ROW{condition} EXECUTE FUNCTION {function}()",
     ]
+
+
+# -- statements at run time ------------------------------------------------------------------------
+_INSERT_INTO = re.compile(r"^\s*INSERT\s+(?:OR\s+(?P<or>IGNORE|REPLACE)\s+)?INTO\s+(?P<table>\w+)", re.I)
+
+
+def runtime(sql: str, identity: set[str], with_params: bool) -> tuple[str, bool]:
+    """A statement the steps run (SQLite dialect) for PostgreSQL, and whether it returns the new id.
+
+    ``?`` placeholders become ``%s`` and a literal ``%`` becomes ``%%`` (outside and inside string
+    literals: psycopg reads both) when there are parameters; the column ``end`` is quoted;
+    ``INSERT OR IGNORE`` becomes ``ON CONFLICT DO NOTHING``; an INSERT into a table with an
+    identity ``id`` gets ``RETURNING id``."""
+    out, quoted = [], False
+    for ch in sql:
+        if ch == "'":
+            quoted = not quoted
+        if with_params and ch == "?" and not quoted:
+            out.append("%s")
+        elif with_params and ch == "%":
+            out.append("%%")
+        else:
+            out.append(ch)
+    text = _END.sub('"end"', "".join(out))
+    insert = _INSERT_INTO.match(text)
+    returning = False
+    if insert:
+        if insert.group("or"):
+            if insert.group("or").upper() == "REPLACE":
+                raise NotImplementedError("INSERT OR REPLACE has no PostgreSQL translation yet")
+            text = _INSERT_INTO.sub(f"INSERT INTO {insert.group('table')}", text, count=1) + " ON CONFLICT DO NOTHING"
+        if insert.group("table") in identity and "RETURNING" not in text.upper():
+            text += " RETURNING id"
+            returning = True
+    return text, returning

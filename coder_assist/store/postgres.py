@@ -2,8 +2,9 @@
 
 This is the first part of the PostgreSQL backend: the schema, the guard triggers and the
 append-only ledger in PostgreSQL, from :data:`~coder_assist.store.migrations.MIGRATIONS` through
-:mod:`~coder_assist.store.dialect`. Projects do not run on it yet (``store.url`` is not read):
-the connection layer that lets every step use it is the next part.
+:mod:`~coder_assist.store.dialect`, and :class:`PgConnection`, which gives the store's own code
+(the audit ledger, transactions, decision scopes) the connection it uses on SQLite. Projects do
+not run on it yet (``store.url`` is not read): the steps' queries still need checking on it.
 
 A human decision is a transaction in which ``set_config('coder_assist.human', '1', true)`` was
 called (:func:`human_scope`); the setting ends with the transaction, as the SQLite connection's
@@ -18,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from .db import split_statements, utcnow
-from .dialect import PRELUDE, Translator
+from .dialect import PRELUDE, Translator, runtime
 from .migrations import MIGRATIONS
 
 #: Advisory lock key of the migration step (any constant shared by every process of the tool).
@@ -66,3 +67,146 @@ def human_scope(conn: Any) -> None:
 def ledger_scope(conn: Any) -> None:
     """Inside an open transaction: it may append to the audit ledger."""
     conn.execute("SELECT set_config('coder_assist.ledger', '1', true)")
+
+
+# -- the connection the steps use -------------------------------------------------------------------
+#: Advisory lock key held by every write transaction: one writer at a time, as with SQLite's
+#: ``BEGIN IMMEDIATE``, so decisions and the hash-chained ledger append keep their semantics.
+WRITE_LOCK = 0x0C0DE5A2
+
+
+class Row(tuple):
+    """A result row read by position or by column name, like ``sqlite3.Row``."""
+
+    names: tuple[str, ...] = ()
+
+    def __new__(cls, names: tuple[str, ...], values: Any) -> Row:
+        row = super().__new__(cls, values)
+        row.names = names
+        return row
+
+    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self.names.index(key))
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self.names)
+
+
+def _row_factory(cursor: Any) -> Any:
+    names = tuple(c.name for c in cursor.description or ())
+    return lambda values: Row(names, values)
+
+
+class Cursor:
+    """What ``execute`` returns: rows, ``lastrowid`` (the id an INSERT returned), ``rowcount``."""
+
+    def __init__(self, cursor: Any, returning: bool) -> None:
+        self._cursor = cursor
+        self.lastrowid = None
+        if returning:
+            got = cursor.fetchone()
+            self.lastrowid = got[0] if got else None
+        self.rowcount = cursor.rowcount
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone() if self._cursor.description else None
+
+    def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall() if self._cursor.description else []
+
+    def __iter__(self) -> Any:
+        return iter(self.fetchall())
+
+
+class PgConnection:
+    """A psycopg connection with the interface the steps use on SQLite (``execute`` with ``?``
+    placeholders, rows by name, ``lastrowid``, ``in_transaction``, the ``human`` and ``ledger``
+    scopes, ``pending_anchor``); errors come out as the ``sqlite3`` exception classes the steps
+    catch. ``BEGIN IMMEDIATE`` takes :data:`WRITE_LOCK`. The human and ledger scopes set their
+    transaction-local setting when they open (or when a transaction starts inside them)."""
+
+    def __init__(self, url: str, anchor_path: Any = None) -> None:
+        import psycopg
+
+        self._conn = psycopg.connect(url, autocommit=True, row_factory=_row_factory)
+        migrate(self._conn)
+        self._identity = _identity_tables()
+        self._human = self._ledger = 0
+        self.in_transaction = False
+        self.path = url
+        self.anchor_path = anchor_path
+        self.pending_anchor: list[tuple[int, str]] = []
+
+    # the scopes of db.ProjectConnection, as settings of the current transaction
+    @property
+    def human(self) -> int:
+        return self._human
+
+    @human.setter
+    def human(self, value: int) -> None:
+        self._human = value
+        self._setting("coder_assist.human", value > 0)
+
+    @property
+    def ledger(self) -> int:
+        return self._ledger
+
+    @ledger.setter
+    def ledger(self, value: int) -> None:
+        self._ledger = value
+        self._setting("coder_assist.ledger", value > 0)
+
+    def _setting(self, name: str, on: bool) -> None:
+        if self.in_transaction:
+            self._raw("SELECT set_config(%s, %s, true)", (name, "1" if on else "0"))
+
+    def execute(self, sql: str, params: Any = ()) -> Cursor:
+        word = sql.strip().split(None, 1)[0].upper() if sql.strip() else ""
+        if word == "BEGIN":
+            self._raw("BEGIN")
+            self.in_transaction = True
+            self._raw("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            self._setting("coder_assist.human", self._human > 0)
+            self._setting("coder_assist.ledger", self._ledger > 0)
+            return Cursor(self._conn.cursor(), False)
+        if word in ("COMMIT", "ROLLBACK"):
+            self.in_transaction = False
+            return self._raw(word)
+        if word == "PRAGMA":
+            return Cursor(self._conn.cursor(), False)
+        text, returning = runtime(sql, self._identity, bool(params))
+        return self._raw(text, tuple(params) if params else None, returning)
+
+    def executemany(self, sql: str, seq: Any) -> None:
+        for params in seq:
+            self.execute(sql, params)
+
+    def commit(self) -> None:
+        if self.in_transaction:
+            self.execute("COMMIT")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _raw(self, sql: str, params: Any = None, returning: bool = False) -> Cursor:
+        import sqlite3
+
+        import psycopg
+
+        try:
+            return Cursor(self._conn.execute(sql, params), returning)
+        except psycopg.errors.IntegrityError as exc:
+            raise sqlite3.IntegrityError(str(exc).strip()) from exc
+        except psycopg.errors.LockNotAvailable as exc:
+            raise sqlite3.OperationalError(f"database is locked: {exc}") from exc
+        except psycopg.errors.DatabaseError as exc:
+            raise sqlite3.OperationalError(str(exc).strip()) from exc
+
+
+def _identity_tables() -> set[str]:
+    t = Translator()
+    for _, sql in MIGRATIONS:
+        t.migration(split_statements(sql))
+    return t.identity

@@ -23,6 +23,7 @@ from .review.decisions import Decision
 from .review.session import ReviewSession
 from .store import audit, queries as _store
 from .store.config import Config
+from .store.db import transaction as _store_transaction
 from .store.context import ANCHOR_NAME, StoreContext
 from .store.embedders import Embedder
 from .store.index import SegmentIndex
@@ -70,9 +71,15 @@ class Project:
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
     def init(cls, root: str | Path, *, name: str | None = None, coder: Who = None, embedder: str | None = None,
-             provider: str | None = None) -> Project:  # fmt: skip
-        """Create a project directory (it may exist but must not already be a project)."""
+             provider: str | None = None, store: str | None = None) -> Project:  # fmt: skip
+        """Create a project directory (it may exist but must not already be a project). ``store``:
+        a ``postgresql://`` URL for a database shared by a team (default: ``project.db`` in the folder)."""
         root, config = Path(root), Config()
+        if store:
+            try:
+                config.store = type(config.store)(url=store)
+            except ValueError as exc:
+                raise ProjectError(f"--store: {' '.join(str(exc).split())}") from None
         config.project.name, config.project.coder = name or root.resolve().name, coder or ""
         if embedder and embedder not in embedder_factories():
             raise ProjectError(f"unknown embedder {embedder!r} (known: {', '.join(sorted(embedder_factories()))})")
@@ -470,13 +477,36 @@ class Project:
         return _import(self.store, self.vectors, Path(path), "qdc", self.decider(coder), False)
 
     # -- audit and the store ---------------------------------------------------------------------
+    def migrate_store(self, url: str, *, coder: Who = None) -> Any:
+        """Copy this project's SQLite database to the empty PostgreSQL database at ``url``, check
+        every table's count and the audit chain there, then switch ``store.url`` (the SQLite file
+        is kept, renamed). The project is closed afterwards: open it again."""
+        from .store.move import move
+
+        try:
+            return move(self.store, url, self.actor(coder))
+        finally:
+            self.close()
+
+    def grant_coder(self, role: str) -> None:
+        """On a PostgreSQL store, as its owner: let the database role ``role`` work on the project
+        (read and write as the steps do) without the right to create, alter or drop anything."""
+        from .store.postgres import PgConnection, grant_coder
+
+        if not isinstance(self.conn, PgConnection):
+            raise CoderAssistError("grant-coder is for a project on PostgreSQL (store.url); this one is on project.db")
+        grant_coder(self.conn._conn, role)
+        with _store_transaction(self.conn):
+            audit.append(self.conn, self.actor(), "grant-coder", {"role": role})
+
     def audit_entries(self) -> int:
         """How many entries the audit ledger holds."""
         return self.conn.execute("SELECT count(*) FROM events").fetchone()[0]
 
     def verify_audit(self) -> list[audit.ChainBreak]:
-        """Check the hash chain and the anchor file; empty means intact."""
-        return audit.verify(self.conn, self.root / ANCHOR_NAME)
+        """Check the hash chain and the anchor file; empty means intact. On a shared PostgreSQL
+        store the anchor holds the entries written from this folder (see :func:`audit.verify`)."""
+        return audit.verify(self.conn, self.root / ANCHOR_NAME, shared=bool(self.config.store.url))
 
     def audit_log(self, *, since: str | None = None, coder: Who = None, type_: str | None = None) -> Rows:
         return audit.log(self.conn, since=since, actor=coder, type_=type_)
@@ -507,7 +537,8 @@ class Project:
         the segments the vector index really holds, and coding runs whose process is gone are
         marked ``interrupted`` first."""
         mark_interrupted(self.conn, self.actor())
-        return {"project": self.config.project.name, "root": str(self.root), **_store.status(self.conn),
+        return {"project": self.config.project.name, "root": str(self.root),
+                "store": self.config.store.url or "sqlite (project.db)", **_store.status(self.conn),
                 "indexed": self.vectors.indexed(), "embedder": self.config.embedder.name,
                 "provider": self.config.provider.name}  # fmt: skip
 

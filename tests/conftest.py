@@ -94,3 +94,39 @@ def write(tmp_path: Path):
         return path
 
     return _write
+
+
+# -- the whole suite on the PostgreSQL store: CODER_ASSIST_TEST_STORE=postgresql ---------------------
+@pytest.fixture(scope="session")
+def _pg_for_every_project():
+    """With ``CODER_ASSIST_TEST_STORE=postgresql``, one server for the session (``tests/pg_server.py``)."""
+    if os.environ.get("CODER_ASSIST_TEST_STORE") != "postgresql":
+        yield None
+        return
+    from .pg_server import PgServer
+
+    server = PgServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """Every project a test creates goes on a fresh PostgreSQL database when the suite runs on that
+    backend; a test of the SQLite file itself (``sqlite_only``) does not apply there."""
+    server = request.getfixturevalue("_pg_for_every_project")
+    if server is None:
+        return
+    if request.node.get_closest_marker("sqlite_only"):
+        pytest.skip("needs projects on SQLite (runs in the SQLite pass); the PostgreSQL store has its own tests (test_postgres_*)")
+    from coder_assist.store import context
+
+    real = context.StoreContext.create.__func__
+
+    def create(cls, root, config):  # noqa: ANN001, ANN202 - StoreContext.create's signature
+        if not config.store.url:
+            config.store.url = server.database()
+        return real(cls, root, config)
+
+    monkeypatch.setattr(context.StoreContext, "create", classmethod(create))

@@ -122,6 +122,7 @@ def test_codes_tree_and_manual_edits(proj):
     assert r.exit_code == 1 and "named coder" in r.stderr
 
 
+@pytest.mark.sqlite_only
 def test_audit_verify_log_export_and_tamper(proj, tmp_path):
     assert ca(proj, "--coder", "ann", "accept", "1").exit_code == 0
     r = ca(proj, "audit", "verify")

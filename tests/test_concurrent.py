@@ -56,7 +56,7 @@ def _coded_once(p: Project) -> None:
     rows = p.conn.execute("SELECT segment_id, count(*) FROM llm_calls WHERE status = 'ok' GROUP BY segment_id").fetchall()
     assert len(rows) == N and all(r[1] == 1 for r in rows)
     dup = p.conn.execute("SELECT count(*) FROM (SELECT segment_id, label FROM suggestions GROUP BY segment_id, label"
-                         " HAVING count(*) > 1)").fetchone()[0]  # fmt: skip
+                         " HAVING count(*) > 1) AS twice").fetchone()[0]  # fmt: skip
     assert dup == 0
 
 

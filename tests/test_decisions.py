@@ -211,6 +211,7 @@ def test_trace_goes_back_to_model_prompt_and_person(coded):
     assert coded.trace(d.coding_id)["undone_by"]["action"] == "undo"
 
 
+@pytest.mark.sqlite_only
 def test_providers_have_no_path_to_the_codebook(coded, tmp_path):
     # 1. What a provider receives is plain data: no connection, no project.
     kinds = {f.type for f in dataclasses.fields(CodingInput)}

@@ -172,6 +172,7 @@ def _closed_project(tmp_path) -> Project:
     return proj
 
 
+@pytest.mark.sqlite_only
 def test_an_empty_project_db_is_refused_and_left_empty(tmp_path):
     root = _closed_project(tmp_path).root
     (root / "project.db").write_bytes(b"")
@@ -180,6 +181,7 @@ def test_an_empty_project_db_is_refused_and_left_empty(tmp_path):
     assert (root / "project.db").read_bytes() == b""
 
 
+@pytest.mark.sqlite_only
 def test_a_database_without_migrations_is_refused(tmp_path):
     root = _closed_project(tmp_path).root
     (root / "project.db").unlink()
@@ -188,6 +190,7 @@ def test_a_database_without_migrations_is_refused(tmp_path):
         Project.open(root)
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("damage", ["random", "truncated"])
 def test_a_damaged_project_db_is_one_clear_error(tmp_path, damage):
     root = _closed_project(tmp_path).root

@@ -65,6 +65,7 @@ def test_status_says_what_the_index_really_holds_and_which_runs_were_interrupted
         _forget_chroma_clients()
 
 
+@pytest.mark.sqlite_only
 def test_audit_verify_reports_a_deleted_anchor_as_one_line(tmp_path: Path) -> None:
     root = tmp_path / "p"
     with Project.init(root, coder="ann", embedder="hash") as p:

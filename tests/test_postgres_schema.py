@@ -220,3 +220,27 @@ def test_a_human_decision_scope_writes_the_codebook_and_nothing_else_does(pg: po
             pg.execute("UPDATE codes SET label = ? WHERE id = ?", ("Renamed by a script", code_id))
     row = pg.execute("SELECT id, label FROM codes WHERE label LIKE ?", ("Chasing%",)).fetchone()
     assert (row["id"], row["label"], row[1]) == (code_id, "Chasing the supplier", "Chasing the supplier")
+
+
+def test_a_coder_role_works_but_cannot_drop_the_guards(server: PgServer) -> None:
+    from coder_assist.review.decisions import human_decision
+
+    url = server.database()
+    with psycopg.connect(url, autocommit=True) as owner:
+        postgres.migrate(owner)
+        owner.execute("DROP ROLE IF EXISTS coder_ann")
+        owner.execute("CREATE ROLE coder_ann LOGIN")
+        postgres.grant_coder(owner, "coder_ann")
+    coder_url = url.replace("owner@", "coder_ann@")
+    conn = postgres.PgConnection(coder_url)  # opens an up-to-date database without creating anything
+    try:
+        with human_decision(conn, "ann"):
+            code = conn.execute("INSERT INTO codes (label, created_at, created_by) VALUES (?, ?, ?)",
+                                ("Chasing the supplier", utcnow(), "ann")).lastrowid  # fmt: skip
+        assert code
+        for statement in ("DROP TRIGGER codes_guard_insert ON codes", "DELETE FROM codes", "ALTER TABLE events DROP COLUMN hash"):
+            with pytest.raises(sqlite3.OperationalError, match="permission denied|must be owner"):
+                conn.execute(statement)
+        conn.execute("DELETE FROM llm_calls WHERE status = 'failed'")  # the one delete the steps make
+    finally:
+        conn.close()

@@ -50,6 +50,7 @@ def test_config_edits_are_recorded_in_the_audit_trail(tmp_path):
     assert len(Project.open(tmp_path / "p").audit_log(type_="config-change")) == 1
 
 
+@pytest.mark.sqlite_only
 def test_init_creates_db_index_and_config(tmp_path):
     proj = Project.init(tmp_path / "p", coder="ann", embedder="hash")
     assert (tmp_path / "p" / "project.db").is_file()
@@ -222,6 +223,7 @@ def test_bad_attribute_csv_is_refused_without_changes(project, write, csv_text, 
     assert snapshot(project) == before
 
 
+@pytest.mark.sqlite_only
 def test_index_is_rebuilt_from_the_database(project, write):
     project.ingest([write("interview.txt", INTERVIEW)])
     before = project.search("invoice checked against the contract", k=len(project.segments()))

@@ -22,7 +22,7 @@ from ..errors import CoderAssistError
 FIELDS = {
     "provider": "r.provider", "model": "r.model", "label": "s.label", "status": "s.status", "wave": "d.wave",
     "side": "p.side", "role_category": "p.role_category", "speaker": "seg.speaker", "source": "d.name",
-    "case": "COALESCE(d.case_id, p.case_id)", "run": "s.run_id", "grounded": "(s.start IS NOT NULL)",
+    "case": "COALESCE(d.case_id, p.case_id)", "run": "s.run_id", "grounded": "(CASE WHEN s.start IS NOT NULL THEN 1 ELSE 0 END)",
     "grounding": "s.grounding", "score": "s.grounding_score", "in_vivo": "s.in_vivo",
 }  # fmt: skip
 FROM = (

@@ -72,9 +72,13 @@ class ChainBreak:
     reason: str
 
 
-def verify(conn: sqlite3.Connection, anchor: Path | None = None) -> list[ChainBreak]:
+def verify(conn: sqlite3.Connection, anchor: Path | None = None, *, shared: bool = False) -> list[ChainBreak]:
     """Check every entry, and the ledger against the ``anchor`` file when given (a missing,
-    short or unreadable anchor is a failure too). An empty list means the ledger is intact."""
+    short or unreadable anchor is a failure too). An empty list means the ledger is intact.
+
+    ``shared``: the ledger is in a database several project folders write to (PostgreSQL), and
+    this folder's anchor holds only the entries written from it; those must be in the ledger
+    with their hashes, but entries written elsewhere are not expected in it."""
     problems: list[ChainBreak] = []
     prev, expected_seq = GENESIS, 1
     entries: dict[int, str] = {}
@@ -89,14 +93,14 @@ def verify(conn: sqlite3.Connection, anchor: Path | None = None) -> list[ChainBr
         prev, expected_seq = digest, seq + 1
         entries[seq] = digest
     if anchor is not None:
-        problems += _check_anchor(conn, anchor, entries)
+        problems += _check_anchor(conn, anchor, entries, shared)
     return sorted(problems, key=lambda b: b.seq)
 
 
-def _check_anchor(conn: sqlite3.Connection, anchor: Path, entries: dict[int, str]) -> list[ChainBreak]:
-    """Every anchored entry is in the ledger with its hash, and every entry is anchored."""
+def _check_anchor(conn: sqlite3.Connection, anchor: Path, entries: dict[int, str], shared: bool = False) -> list[ChainBreak]:
+    """Every anchored entry is in the ledger with its hash, and (unless ``shared``) every entry is anchored."""
     if not anchor.exists():
-        if not entries:
+        if not entries or shared:
             return []
         return [ChainBreak(0, f"{anchor.name} is missing although the ledger has {len(entries)} entries"
                               " (deleted): entries removed from the end cannot be detected")]  # fmt: skip
@@ -113,7 +117,7 @@ def _check_anchor(conn: sqlite3.Connection, anchor: Path, entries: dict[int, str
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
         problems.append(ChainBreak(0, f"{name} line {bad[0]}{more} is not 'seq hash' (damaged or not an anchor file)"))
     head = max(anchored, default=0)
-    for first, last in _ranges([seq for seq in sorted(entries) if seq not in anchored]):
+    for first, last in [] if shared else _ranges([seq for seq in sorted(entries) if seq not in anchored]):
         what = f"entry {first} is" if first == last else f"entries {first}-{last} are"
         cause = "the anchor is empty" if not anchored else "the anchor was truncated" if first > head else "a gap in the anchor"
         problems.append(ChainBreak(first, f"{what} not recorded in {name} ({cause}, or written without coder-assist)"))

@@ -132,6 +132,28 @@ class IndexSection(_Section):
         return url
 
 
+class StoreSection(_Section):
+    url: str = ""
+    """Empty: the embedded SQLite ``project.db``. ``postgresql://user@host:port/db``: a shared
+    PostgreSQL database (passwords from ``PGPASSWORD``, a ``~/.pgpass`` or a libpq service file,
+    never from this file)."""
+
+    @field_validator("url")
+    @classmethod
+    def _database(cls, url: str) -> str:
+        if url:
+            try:
+                u = urlparse(url)
+                u.port  # noqa: B018 - raises on a port that is not a number in range
+            except ValueError as exc:
+                raise ValueError(f"{url!r} is not a URL ({exc})") from None
+            if u.scheme not in ("postgresql", "postgres") or not (u.hostname or u.path.strip("/")):
+                raise ValueError(f"{url!r} is not postgresql://user@host:port/database")
+            if u.password:
+                raise ValueError("the URL holds a password: keep it out of the config (PGPASSWORD, ~/.pgpass or a libpq service file)")
+        return url
+
+
 class SegmentationSection(_Section):
     max_tokens: int = Field(default=64, ge=8, le=256)
     """Upper bound for one segment in word-pieces (the embedder truncates beyond 256)."""
@@ -146,6 +168,7 @@ class Config(_Section):
     provider: ProviderSection = ProviderSection()
     embedder: EmbedderSection = EmbedderSection()
     index: IndexSection = IndexSection()
+    store: StoreSection = StoreSection()
     segmentation: SegmentationSection = SegmentationSection()
     ingest: IngestSection = IngestSection()
     privacy: PrivacySection = PrivacySection()

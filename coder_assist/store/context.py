@@ -38,7 +38,7 @@ class StoreContext:
         root.mkdir(parents=True, exist_ok=True)
         (root / INDEX_DIR).mkdir(exist_ok=True)
         config.save(root / CONFIG_NAME)
-        store = cls(root, _connect(root), config)
+        store = cls(root, _connect(root, config), config)
         with transaction(store.conn):
             audit.append(store.conn, default_actor(config.project.coder), "project-init",
                          {"name": config.project.name, "config": config.model_dump()})  # fmt: skip
@@ -47,9 +47,12 @@ class StoreContext:
     @classmethod
     def open(cls, root: Path) -> StoreContext:
         """Open an existing project; a hand edit of the config file goes into the audit trail."""
-        if not (root / CONFIG_NAME).is_file() or not (root / DB_NAME).is_file():
+        if not (root / CONFIG_NAME).is_file():
             raise ProjectError(f"{root}: not a coder-assist project (run 'coder-assist init {root}')")
-        store = cls(root, _connect(root, create=False), Config.load(root / CONFIG_NAME))
+        config = Config.load(root / CONFIG_NAME)
+        if not config.store.url and not (root / DB_NAME).is_file():
+            raise ProjectError(f"{root}: not a coder-assist project (run 'coder-assist init {root}')")
+        store = cls(root, _connect(root, config, create=False), config)
         store._record_config_change()
         return store
 
@@ -105,7 +108,13 @@ def default_actor(default: str) -> str:
         return "unknown"
 
 
-def _connect(root: Path, create: bool = True) -> ProjectConnection:
+def _connect(root: Path, config: Config, create: bool = True) -> ProjectConnection:
+    """The project database: ``project.db`` in the folder, or the PostgreSQL database of
+    ``store.url``; the audit anchor stays in the folder, beside the config, either way."""
+    if config.store.url:
+        from .postgres import PgConnection
+
+        return PgConnection(config.store.url, anchor_path=root / ANCHOR_NAME)  # type: ignore[return-value]
     conn = connect(root / DB_NAME, create=create)
     conn.anchor_path = root / ANCHOR_NAME
     return conn

@@ -1,10 +1,9 @@
 """The PostgreSQL project store (issue 13): the schema, migrated from the same numbered migrations.
 
-This is the first part of the PostgreSQL backend: the schema, the guard triggers and the
-append-only ledger in PostgreSQL, from :data:`~coder_assist.store.migrations.MIGRATIONS` through
-:mod:`~coder_assist.store.dialect`, and :class:`PgConnection`, which gives the store's own code
-(the audit ledger, transactions, decision scopes) the connection it uses on SQLite. Projects do
-not run on it yet (``store.url`` is not read): the steps' queries still need checking on it.
+The schema, the guard triggers and the append-only ledger in PostgreSQL come from
+:data:`~coder_assist.store.migrations.MIGRATIONS` through :mod:`~coder_assist.store.dialect`;
+:class:`PgConnection` gives every step the connection it uses on SQLite, so a project whose
+config names ``store.url`` (``init --store``) runs on PostgreSQL unchanged.
 
 A human decision is a transaction in which ``set_config('coder_assist.human', '1', true)`` was
 called (:func:`human_scope`); the setting ends with the transaction, as the SQLite connection's
@@ -33,7 +32,12 @@ def translated_migrations() -> list[tuple[str, list[str]]]:
 
 
 def applied_migrations(conn: Any) -> list[str]:
-    """Names of the migrations recorded as applied, in order (``conn``: a psycopg connection)."""
+    """Names of the migrations recorded as applied, in order (``conn``: a psycopg connection).
+    On an up-to-date database nothing is created, so a coder role without DDL rights can open it."""
+    if conn.execute("SELECT to_regclass('_migrations')").fetchone()[0] is not None:
+        names = [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY id").fetchall()]
+        if set(names) >= {name for name, _ in MIGRATIONS}:
+            return names
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         for statement in PRELUDE:
@@ -57,6 +61,26 @@ def migrate(conn: Any) -> list[str]:
             conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (%s, %s)", (name, utcnow()))
         applied.append(name)
     return applied
+
+
+#: Tables a coder role may delete from: failed calls replaced by their retry, index records of
+#: segments no longer indexed. Everything else is append-only or changed by UPDATE.
+DELETABLE = ("llm_calls", "index_state")
+
+
+def grant_coder(conn: Any, role: str) -> None:
+    """As the owner: let ``role`` read and write the project's tables as the steps do (SELECT,
+    INSERT, UPDATE; DELETE only on :data:`DELETABLE`), and nothing else: it cannot create, alter
+    or drop anything, so it cannot drop the guard triggers either (a plain SQLite file can)."""
+    from psycopg import sql
+
+    r = sql.Identifier(role)
+    with conn.transaction():
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(r))
+        conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {}").format(r))
+        conn.execute(sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(r))
+        for table in DELETABLE:
+            conn.execute(sql.SQL("GRANT DELETE ON {} TO {}").format(sql.Identifier(table), r))
 
 
 def human_scope(conn: Any) -> None:
@@ -130,9 +154,17 @@ class PgConnection:
     def __init__(self, url: str, anchor_path: Any = None) -> None:
         import psycopg
 
-        self._conn = psycopg.connect(url, autocommit=True, row_factory=_row_factory)
+        from ..errors import ProjectError
+
+        try:
+            # Client-side binding, as sqlite3 does: "? IS NULL" with None needs no parameter type.
+            self._conn = psycopg.connect(url, autocommit=True, row_factory=_row_factory, connect_timeout=10,
+                                         cursor_factory=psycopg.ClientCursor)  # fmt: skip
+        except psycopg.OperationalError as exc:
+            reason = " ".join(str(exc).split())[:300]
+            raise ProjectError(f"{url}: cannot connect to the PostgreSQL project database ({reason}) (store.url)") from None
         migrate(self._conn)
-        self._identity = _identity_tables()
+        self._identity, self._keys = _tables()
         self._human = self._ledger = 0
         self.in_transaction = False
         self.path = url
@@ -176,8 +208,9 @@ class PgConnection:
             return self._raw(word)
         if word == "PRAGMA":
             return Cursor(self._conn.cursor(), False)
-        text, returning = runtime(sql, self._identity, bool(params))
-        return self._raw(text, tuple(params) if params else None, returning)
+        text, returning = runtime(sql, self._identity, bool(params), self._keys)
+        values = tuple(int(v) if isinstance(v, bool) else v for v in params) if params else None  # 0/1, as stored
+        return self._raw(text, values, returning)
 
     def executemany(self, sql: str, seq: Any) -> None:
         for params in seq:
@@ -186,6 +219,20 @@ class PgConnection:
     def commit(self) -> None:
         if self.in_transaction:
             self.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.in_transaction:
+            self.execute("ROLLBACK")
+
+    def __enter__(self) -> PgConnection:
+        return self
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        """As ``with sqlite3_connection:``: commit an open transaction, or roll it back on an error."""
+        if kind is None:
+            self.commit()
+        else:
+            self.rollback()
 
     def close(self) -> None:
         self._conn.close()
@@ -205,8 +252,9 @@ class PgConnection:
             raise sqlite3.OperationalError(str(exc).strip()) from exc
 
 
-def _identity_tables() -> set[str]:
+def _tables() -> tuple[set[str], dict[str, list[str]]]:
+    """Tables with an identity ``id``, and each table's primary key."""
     t = Translator()
     for _, sql in MIGRATIONS:
         t.migration(split_statements(sql))
-    return t.identity
+    return t.identity, t.keys

@@ -610,7 +610,7 @@ def _missing_cases_and_waves(conn: sqlite3.Connection, evidence: list[Evidence],
         "SELECT COALESCE(d.case_id, p.case_id) AS c, group_concat(DISTINCT s.speaker) AS who FROM segments s"
         " JOIN documents d ON d.id = s.document_id AND d.current = 1 LEFT JOIN participants p ON p.speaker = s.speaker"
         " WHERE COALESCE(p.side, '') != 'researcher' AND s.speaker NOT IN ('Interviewer', 'Moderator')"
-        " GROUP BY c HAVING c IS NOT NULL ORDER BY c"
+        " GROUP BY c HAVING COALESCE(d.case_id, p.case_id) IS NOT NULL ORDER BY c"
     ).fetchall()
     for r in cases if case is None else []:
         if r["c"] not in heard:

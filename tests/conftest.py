@@ -96,6 +96,24 @@ def write(tmp_path: Path):
     return _write
 
 
+# -- PostgreSQL -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def pg_server():
+    """A throwaway PostgreSQL server for one test module (``tests/pg_server.py``); in CI its absence
+    fails the tests, elsewhere it skips them with the reason."""
+    from .pg_server import PgServer, binaries
+
+    if binaries() is None:
+        reason = "PostgreSQL server binaries not found (Debian package postgresql; .ci/run installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    server = PgServer()
+    server.start()
+    yield server
+    server.stop()
+
+
 # -- the whole suite on the PostgreSQL store: CODER_ASSIST_TEST_STORE=postgresql ---------------------
 @pytest.fixture(scope="session")
 def _pg_for_every_project():

@@ -7,8 +7,6 @@ database. The server is started by the tests (``tests/pg_server.py``).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,23 +17,10 @@ from coder_assist.cli.app import app
 from coder_assist.errors import ProjectError
 
 from .conftest import FIXTURES
-from .pg_server import PgServer, binaries
+from .pg_server import PgServer
 
 pytest.importorskip("psycopg")
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[PgServer]:
-    if binaries() is None:
-        reason = "PostgreSQL server binaries not found (Debian package postgresql; .ci/run installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    srv = PgServer()
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 def ca(root: Path, *args: str, coder: str = "ann"):  # noqa: ANN201 - click's Result
@@ -45,8 +30,8 @@ def ca(root: Path, *args: str, coder: str = "ann"):  # noqa: ANN201 - click's Re
     return res
 
 
-def test_every_step_of_the_work_on_postgresql(server: PgServer, tmp_path: Path) -> None:
-    url, root = server.database(), tmp_path / "study"
+def test_every_step_of_the_work_on_postgresql(pg_server: PgServer, tmp_path: Path) -> None:
+    url, root = pg_server.database(), tmp_path / "study"
     res = runner.invoke(app, ["--coder", "ann", "init", str(root), "--embedder", "hash", "--store", url])
     assert res.exit_code == 0 and f"(store: {url})" in res.output, res.output
     assert not (root / "project.db").exists()
@@ -84,8 +69,8 @@ def test_every_step_of_the_work_on_postgresql(server: PgServer, tmp_path: Path) 
         assert len(p.link_suggestion_rows()) == before and len(p.code_rows()) == codes_before
 
 
-def test_two_folders_share_one_database_and_a_decision_is_taken_once(server: PgServer, tmp_path: Path) -> None:
-    url = server.database()
+def test_two_folders_share_one_database_and_a_decision_is_taken_once(pg_server: PgServer, tmp_path: Path) -> None:
+    url = pg_server.database()
     ana, bo = tmp_path / "ana", tmp_path / "bo"
     with Project.init(ana, coder="ana", embedder="hash", store=url) as p:
         p.ingest([FIXTURES / "wave1" / "nw01_natarajan_procurement.md"])
@@ -106,7 +91,7 @@ def test_two_folders_share_one_database_and_a_decision_is_taken_once(server: PgS
         assert b.verify_audit() == []
 
 
-def test_a_password_in_the_url_is_refused_and_a_dead_server_is_one_error(server: PgServer, tmp_path: Path) -> None:
+def test_a_password_in_the_url_is_refused_and_a_dead_server_is_one_error(pg_server: PgServer, tmp_path: Path) -> None:
     res = runner.invoke(app, ["init", str(tmp_path / "p"), "--store", "postgresql://owner:secret@127.0.0.1:1/x"])
     assert res.exit_code == 1 and "password" in res.output and "secret" not in res.output.replace("owner:secret", "")
     res = runner.invoke(app, ["init", str(tmp_path / "q"), "--store", "postgresql://owner@127.0.0.1:1/nothing"])
@@ -115,7 +100,7 @@ def test_a_password_in_the_url_is_refused_and_a_dead_server_is_one_error(server:
 
 
 @pytest.mark.sqlite_only  # it needs a project on SQLite beside the server; it runs in the first pass
-def test_migrate_store_copies_everything_verifies_and_switches(server: PgServer, tmp_path: Path) -> None:
+def test_migrate_store_copies_everything_verifies_and_switches(pg_server: PgServer, tmp_path: Path) -> None:
     root = tmp_path / "local"
     with Project.init(root, coder="ann", embedder="hash") as p:
         p.ingest([FIXTURES / "wave1"], wave=1, attributes=FIXTURES / "participants.csv")
@@ -127,7 +112,7 @@ def test_migrate_store_copies_everything_verifies_and_switches(server: PgServer,
         before = {t: p.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("documents", "segments",
                   "suggestions", "decisions", "codes", "codings", "memos", "events")}  # fmt: skip
         labels = sorted(c["label"] for c in p.code_rows())
-    url = server.database()
+    url = pg_server.database()
     res = runner.invoke(app, ["-p", str(root), "--coder", "ann", "migrate-store", "--to", url])
     assert res.exit_code == 0, res.output
     assert "counts and the audit chain verified" in res.output and not (root / "project.db").exists()
@@ -151,10 +136,10 @@ def test_migrate_store_copies_everything_verifies_and_switches(server: PgServer,
 
 
 @pytest.mark.sqlite_only  # it needs a project on SQLite beside the server; it runs in the first pass
-def test_grant_coder_from_the_cli_and_a_member_working_as_that_role(server: PgServer, tmp_path: Path) -> None:
+def test_grant_coder_from_the_cli_and_a_member_working_as_that_role(pg_server: PgServer, tmp_path: Path) -> None:
     import psycopg
 
-    url = server.database()
+    url = pg_server.database()
     owner = tmp_path / "owner"
     ca_init = runner.invoke(app, ["--coder", "ann", "init", str(owner), "--embedder", "hash", "--store", url])
     assert ca_init.exit_code == 0, ca_init.output

@@ -1,4 +1,4 @@
-"""The PostgreSQL store's schema (issue 13, first part), against a real server started by the tests.
+"""The PostgreSQL store: its schema and guards, and the store's own code on it, against a real server.
 
 The numbered migrations are written once; on PostgreSQL they must give the same tables and
 columns as on SQLite (``schema_snapshot.json``), and the same guards: only a human decision
@@ -9,7 +9,6 @@ ledger. Each test gets a fresh database.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -21,27 +20,14 @@ from coder_assist.store.db import utcnow
 from coder_assist.store.migrations import MIGRATIONS
 
 from .conftest import ROOT
-from .pg_server import PgServer, binaries
+from .pg_server import PgServer
 
 psycopg = pytest.importorskip("psycopg")  # a dev dependency: missing means the venv is stale
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[PgServer]:
-    if binaries() is None:
-        reason = "PostgreSQL server binaries not found (Debian package postgresql; .ci/run installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    srv = PgServer()
-    srv.start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def db(server: PgServer) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(server.database(), autocommit=True) as conn:
+def db(pg_server: PgServer) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(pg_server.database(), autocommit=True) as conn:
         postgres.migrate(conn)
         yield conn
 
@@ -130,8 +116,8 @@ def test_identity_ids_and_the_reserved_end_column(db: psycopg.Connection) -> Non
     assert db.execute('SELECT start, "end" FROM turns').fetchone() == (0, 10)
 
 
-def test_two_processes_migrating_at_once_apply_each_migration_once(server: PgServer) -> None:
-    url = server.database()
+def test_two_processes_migrating_at_once_apply_each_migration_once(pg_server: PgServer) -> None:
+    url = pg_server.database()
     results: list[list[str]] = []
 
     def run() -> None:
@@ -157,8 +143,8 @@ def test_every_guard_trigger_is_translated() -> None:
 
 # -- the store's own code on PostgreSQL, through PgConnection -------------------------------------
 @pytest.fixture
-def pg(server: PgServer, tmp_path) -> Iterator[postgres.PgConnection]:  # noqa: ANN001 - pytest's tmp_path
-    conn = postgres.PgConnection(server.database(), anchor_path=tmp_path / "audit.anchor")
+def pg(pg_server: PgServer, tmp_path) -> Iterator[postgres.PgConnection]:  # noqa: ANN001 - pytest's tmp_path
+    conn = postgres.PgConnection(pg_server.database(), anchor_path=tmp_path / "audit.anchor")
     yield conn
     conn.close()
 
@@ -178,11 +164,11 @@ def test_the_ledger_appended_and_verified_by_the_library(pg: postgres.PgConnecti
                        (9, "t", "eve", "x", "{}", "0", "0"))  # fmt: skip
 
 
-def test_appends_from_several_connections_at_once_keep_one_chain(server: PgServer, tmp_path) -> None:  # noqa: ANN001
+def test_appends_from_several_connections_at_once_keep_one_chain(pg_server: PgServer, tmp_path) -> None:  # noqa: ANN001
     from coder_assist.store import audit
     from coder_assist.store.db import transaction
 
-    url, anchor = server.database(), tmp_path / "audit.anchor"
+    url, anchor = pg_server.database(), tmp_path / "audit.anchor"
     postgres.PgConnection(url).close()  # migrated once
 
     def writer(name: str) -> None:
@@ -222,10 +208,10 @@ def test_a_human_decision_scope_writes_the_codebook_and_nothing_else_does(pg: po
     assert (row["id"], row["label"], row[1]) == (code_id, "Chasing the supplier", "Chasing the supplier")
 
 
-def test_a_coder_role_works_but_cannot_drop_the_guards(server: PgServer) -> None:
+def test_a_coder_role_works_but_cannot_drop_the_guards(pg_server: PgServer) -> None:
     from coder_assist.review.decisions import human_decision
 
-    url = server.database()
+    url = pg_server.database()
     with psycopg.connect(url, autocommit=True) as owner:
         postgres.migrate(owner)
         owner.execute("DROP ROLE IF EXISTS coder_ann")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
 import tomli_w
@@ -121,14 +121,9 @@ class IndexSection(_Section):
     @field_validator("url")
     @classmethod
     def _server(cls, url: str) -> str:
-        if url:
-            try:
-                u = urlparse(url)
-                u.port  # noqa: B018 - raises on a port that is not a number in range
-            except ValueError as exc:
-                raise ValueError(f"{url!r} is not a URL ({exc})") from None
-            if u.scheme not in ("http", "https") or not u.hostname:
-                raise ValueError(f"{url!r} is not http://host:port or https://host:port")
+        u = _parsed(url)
+        if u is not None and (u.scheme not in ("http", "https") or not u.hostname):
+            raise ValueError(f"{url!r} is not http://host:port or https://host:port")
         return url
 
 
@@ -141,17 +136,25 @@ class StoreSection(_Section):
     @field_validator("url")
     @classmethod
     def _database(cls, url: str) -> str:
-        if url:
-            try:
-                u = urlparse(url)
-                u.port  # noqa: B018 - raises on a port that is not a number in range
-            except ValueError as exc:
-                raise ValueError(f"{url!r} is not a URL ({exc})") from None
+        u = _parsed(url)
+        if u is not None:
             if u.scheme not in ("postgresql", "postgres") or not (u.hostname or u.path.strip("/")):
                 raise ValueError(f"{url!r} is not postgresql://user@host:port/database")
             if u.password:
                 raise ValueError("the URL holds a password: keep it out of the config (PGPASSWORD, ~/.pgpass or a libpq service file)")
         return url
+
+
+def _parsed(url: str) -> Any:
+    """``url`` parsed (None when empty); a port out of range or not a number is a ValueError."""
+    if not url:
+        return None
+    try:
+        u = urlparse(url)
+        u.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError as exc:
+        raise ValueError(f"{url!r} is not a URL ({exc})") from None
+    return u
 
 
 class SegmentationSection(_Section):

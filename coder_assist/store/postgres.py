@@ -1,4 +1,4 @@
-"""The PostgreSQL project store (issue 13): the schema, migrated from the same numbered migrations.
+"""The PostgreSQL project store: the schema from the same migrations, the connection every step uses.
 
 The schema, the guard triggers and the append-only ledger in PostgreSQL come from
 :data:`~coder_assist.store.migrations.MIGRATIONS` through :mod:`~coder_assist.store.dialect`;

@@ -12,7 +12,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import InputError
-from .files import atomic_write
+from .files import atomic_write, read_bounded
 
 CONFIG_NAME = "coder-assist.toml"
 MAX_CONFIG_BYTES = 1_000_000
@@ -182,11 +182,10 @@ class Config(_Section):
     @classmethod
     def load(cls, path: Path) -> "Config":
         """Read and validate a config file; errors name the file and the first problem (one line)."""
+        raw = read_bounded(path, MAX_CONFIG_BYTES, "config")
         try:
-            if path.stat().st_size > MAX_CONFIG_BYTES:
-                raise InputError(path, f"config is over {MAX_CONFIG_BYTES // 1_000_000} MB")
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
+            data = tomllib.loads(raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n"))  # as read_text reads
+        except UnicodeDecodeError as exc:
             raise InputError(path, f"cannot read config: {exc}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise InputError(path, f"invalid TOML: {' '.join(str(exc).split())}") from exc

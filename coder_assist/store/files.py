@@ -6,6 +6,19 @@ import os
 import secrets
 from pathlib import Path
 
+from ..errors import InputError
+
+
+def read_bounded(path: Path, limit: int, what: str = "file") -> bytes:
+    """The bytes of a file the user named, refused unread when over ``limit`` bytes; any problem
+    is an :class:`InputError` naming the file ("cannot read: reason", "<what> is over N MB")."""
+    try:
+        if path.stat().st_size > limit:
+            raise InputError(path, f"{what} is over {limit // 1_000_000} MB")
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror or exc}") from None
+
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, flush it to disk, then ``os.replace`` it.

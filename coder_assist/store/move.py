@@ -20,7 +20,7 @@ from . import audit
 from .config import CONFIG_NAME, StoreSection
 from .context import ANCHOR_NAME, DB_NAME, StoreContext
 from .db import transaction
-from .postgres import PgConnection
+from .postgres import PgConnection, identity_tables
 
 
 @dataclass
@@ -58,7 +58,7 @@ def move(store: StoreContext, url: str, actor: str) -> MoveReport:
             raw.execute("SELECT set_config('coder_assist.human', '1', true), set_config('coder_assist.ledger', '1', true)")
             for table in tables(source):
                 report.counts[table] = _copy(source, raw, table)
-            for table in target._identity:
+            for table in identity_tables():
                 raw.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(max(id), 1), max(id) IS NOT NULL)"
                             f" FROM {table}")  # fmt: skip
         _check(source, target, store.root / ANCHOR_NAME, report.counts)

@@ -15,6 +15,7 @@ savepoint of an implicit one, which would carry a setting over to the next).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from .db import split_statements, utcnow
@@ -25,10 +26,29 @@ from .migrations import MIGRATIONS
 MIGRATION_LOCK = 0x0C0DE5A1
 
 
+@functools.lru_cache(maxsize=1)
+def _translation() -> tuple[tuple[tuple[str, tuple[str, ...]], ...], Translator]:
+    """Every migration translated, once per process, and the translator that saw them all (the
+    tables with an identity ``id``, each table's primary key)."""
+    t = Translator()
+    return tuple((name, tuple(t.migration(split_statements(sql)))) for name, sql in MIGRATIONS), t
+
+
 def translated_migrations() -> list[tuple[str, list[str]]]:
     """Every migration as ``(name, PostgreSQL statements)``, in order."""
-    t = Translator()
-    return [(name, t.migration(split_statements(sql))) for name, sql in MIGRATIONS]
+    return [(name, list(statements)) for name, statements in _translation()[0]]
+
+
+def identity_tables() -> set[str]:
+    """The tables whose ``id`` is an identity column (their sequences follow copied ids)."""
+    return set(_translation()[1].identity)
+
+
+@functools.lru_cache(maxsize=4096)
+def _statement(sql: str, with_params: bool) -> tuple[str, bool]:
+    """A step's statement for PostgreSQL (:func:`dialect.runtime`), translated once per process."""
+    t = _translation()[1]
+    return runtime(sql, t.identity, with_params, t.keys)
 
 
 def applied_migrations(conn: Any) -> list[str]:
@@ -164,7 +184,6 @@ class PgConnection:
             reason = " ".join(str(exc).split())[:300]
             raise ProjectError(f"{url}: cannot connect to the PostgreSQL project database ({reason}) (store.url)") from None
         migrate(self._conn)
-        self._identity, self._keys = _tables()
         self._human = self._ledger = 0
         self.in_transaction = False
         self.path = url
@@ -208,7 +227,7 @@ class PgConnection:
             return self._raw(word)
         if word == "PRAGMA":
             return Cursor(self._conn.cursor(), False)
-        text, returning = runtime(sql, self._identity, bool(params), self._keys)
+        text, returning = _statement(sql, bool(params))
         values = tuple(int(v) if isinstance(v, bool) else v for v in params) if params else None  # 0/1, as stored
         return self._raw(text, values, returning)
 
@@ -251,10 +270,3 @@ class PgConnection:
         except psycopg.errors.DatabaseError as exc:
             raise sqlite3.OperationalError(str(exc).strip()) from exc
 
-
-def _tables() -> tuple[set[str], dict[str, list[str]]]:
-    """Tables with an identity ``id``, and each table's primary key."""
-    t = Translator()
-    for _, sql in MIGRATIONS:
-        t.migration(split_statements(sql))
-    return t.identity, t.keys

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from ..store.files import read_bounded
 from ..store.jsonsafe import nesting_depth
 
 GOLD_FIELDS = ("quote", "framework", "label")
@@ -70,12 +71,7 @@ def confusion_table(s: Scores, width: int = 6) -> str:
 def load_gold(path: str | Path) -> list[dict[str, str]]:
     """Records ``{"quote", "framework", "label"}`` from a UTF-8 JSON-lines file; errors name the line."""
     path = Path(path)
-    try:
-        if path.stat().st_size > MAX_GOLD_BYTES:
-            raise InputError(path, f"file is over {MAX_GOLD_BYTES // 1_000_000} MB")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(path, f"cannot read: {exc.strerror or exc}") from exc
+    data = read_bounded(path, MAX_GOLD_BYTES)
     rows = [_gold_record(path, n, line) for n, line in enumerate(data.removeprefix(b"\xef\xbb\xbf").split(b"\n"), 1)
             if line.strip()]  # fmt: skip
     if not rows:

@@ -36,6 +36,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 
 from coder_assist.errors import InputError
+from coder_assist.store.files import read_bounded
 
 __all__ = [
     "RELATION_TYPES",
@@ -398,13 +399,7 @@ def parse_framework(data: bytes | str, path: str | Path) -> Framework:
 def load_framework(path: str | Path) -> Framework:
     """Load and validate one framework YAML file; any problem raises :class:`InputError`."""
     path = Path(path)
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            raise InputError(path, f"file is over {MAX_BYTES // 1_000_000} MB, too large for a framework")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(path, f"cannot read the file: {exc.strerror or exc}") from None
-    return parse_framework(data, path)
+    return parse_framework(read_bounded(path, MAX_BYTES, "framework file"), path)
 
 
 @functools.lru_cache(maxsize=1)
